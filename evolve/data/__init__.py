@@ -1,0 +1,1 @@
+"""Data: event I/O, voxel grids, dataset readers, clip samplers and synthesis."""
