@@ -1,0 +1,243 @@
+"""One training stage on one process: optimisation, AMP, logging, checkpoints (DESIGN 4).
+
+The :class:`Trainer` owns the network of a stage, its DDP wrapper, the AdamW optimizer with
+Cutie's parameter groups, the LR schedule, the grad scaler and the iteration counter. Its
+randomness is re-seeded at every iteration from ``(seed, stage, rank, iteration)``, and the data
+order comes from :class:`evolve.training.sampling.ResumableSampler`, so a run resumed from a
+checkpoint continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from evolve.model import LossComputer, LossConfig, TrainWrapper, parameter_groups
+from evolve.training import checkpoint as ckpt
+from evolve.training.config import StageConfig, TrainConfig
+from evolve.training.distributed import DistInfo, all_reduce_mean, any_rank
+from evolve.utils.seeding import stable_seed
+from evolve.training.schedule import build_scheduler
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; training stops without touching the saved checkpoints."""
+
+
+def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Move every tensor of a collated clip batch to ``device`` (non-tensors unchanged)."""
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+class Trainer:
+    """Trains ``network`` for one stage.
+
+    Args:
+        cfg: the whole training config (intervals, seed, exp_id).
+        stage: ``"pre_training"`` or ``"main_training"``.
+        stage_cfg: that stage's :class:`StageConfig`.
+        network: an :class:`evolve.model.EVOLVE` (moved to ``info.device`` here).
+        info: this process's place in the job.
+        out_dir: ``output/<exp_id>``.
+        on_images: called on rank 0 every ``log_image_interval`` iterations with
+            ``(iteration, batch, outputs)`` (visualisation), or None.
+        writer: a TensorBoard ``SummaryWriter`` (rank 0) or None.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        stage: str,
+        stage_cfg: StageConfig,
+        network: nn.Module,
+        info: DistInfo,
+        out_dir: Path,
+        on_images: Callable[[int, dict, dict], None] | None = None,
+        writer: Any = None,
+    ) -> None:
+        self.cfg, self.stage, self.s, self.info, self.out_dir = cfg, stage, stage_cfg, info, Path(out_dir)
+        self.on_images, self.writer = on_images, writer
+        self.device = info.device
+        self.network = network.to(self.device)
+        self.wrapper = TrainWrapper(self.network, stage_cfg.num_ref_frames, stage_cfg.deep_update_prob)
+        if info.distributed:
+            self.model: nn.Module = DistributedDataParallel(
+                self.wrapper,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                broadcast_buffers=False,
+                find_unused_parameters=True,  # deep sensory updates and aux heads are not used every step
+            )
+        else:
+            self.model = self.wrapper
+        self.loss = LossComputer(
+            LossConfig(
+                num_points=stage_cfg.train_num_points,
+                oversample_ratio=stage_cfg.oversample_ratio,
+                importance_sample_ratio=stage_cfg.importance_sample_ratio,
+                sensory_aux_weight=stage_cfg.aux_weight,
+                query_aux_weight=stage_cfg.aux_weight,
+            )
+        )
+        self.amp = bool(stage_cfg.amp) and self.device.type == "cuda"
+        if stage_cfg.amp and not self.amp:
+            log.info("%s: AMP is only used on CUDA; running in float32 on %s", stage, self.device)
+        if stage_cfg.amp_dtype not in ("float16", "bfloat16"):
+            raise ValueError(f"{stage}.amp_dtype must be float16 or bfloat16, got {stage_cfg.amp_dtype!r}")
+        self.amp_dtype = getattr(torch, stage_cfg.amp_dtype)
+        groups = parameter_groups(
+            self.network,
+            lr=stage_cfg.learning_rate,
+            weight_decay=stage_cfg.weight_decay,
+            embed_weight_decay=stage_cfg.embed_weight_decay,
+            backbone_lr_ratio=stage_cfg.backbone_lr_ratio,
+        )
+        self.optimizer = torch.optim.AdamW(
+            groups, lr=stage_cfg.learning_rate, weight_decay=stage_cfg.weight_decay, eps=1e-6 if self.amp else 1e-8
+        )
+        self.scheduler = build_scheduler(
+            self.optimizer, stage_cfg.lr_schedule, stage_cfg.lr_schedule_steps, stage_cfg.lr_schedule_gamma,
+            stage_cfg.num_iterations,
+        )
+        # A grad scaler only for float16 on CUDA (bfloat16 has float32's range).
+        self.scaler = torch.amp.GradScaler(
+            "cuda", init_scale=8192, enabled=self.amp and self.amp_dtype == torch.float16
+        )
+        self.it = 0
+
+    # ----------------------------------------------------------------------------- state
+    def state_dict(self, finished: bool = False) -> dict[str, Any]:
+        """Everything :meth:`load_state_dict` needs to continue this stage exactly."""
+        return {
+            "format": ckpt.CHECKPOINT_FORMAT,
+            "exp_id": self.cfg.exp_id,
+            "stage": self.stage,
+            "it": self.it,
+            "finished": finished,
+            "num_iterations": self.s.num_iterations,
+            "world_size": self.info.world_size,
+            "weights": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": ckpt.capture_rng_state(),
+            "stage_config": asdict(self.s) if not isinstance(self.s, dict) else self.s,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (the network must already have the same architecture)."""
+        self.network.load_state_dict(state["weights"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.it = int(state["it"])
+
+    def save(self, finished: bool = False) -> None:
+        """Write the weights (``_last`` and, at intervals, numbered) and the full checkpoint (rank 0)."""
+        if not self.info.is_main:
+            return
+        weights = self.network.state_dict()
+        ckpt.save_atomic(weights, ckpt.weights_path(self.out_dir, self.cfg.exp_id, self.stage))
+        ckpt.save_atomic(self.state_dict(finished), ckpt.checkpoint_path(self.out_dir, self.cfg.exp_id, self.stage))
+        log.info("%s: saved weights and checkpoint at iteration %d%s", self.stage, self.it, " (finished)" if finished else "")
+
+    # ----------------------------------------------------------------------------- steps
+    def train_step(self, batch: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+        """One optimisation step on a collated batch. Returns (scalar losses, model outputs).
+
+        Raises:
+            NonFiniteLossError: the total loss is NaN/inf on any rank (all ranks raise together).
+        """
+        torch.manual_seed(stable_seed(self.cfg.seed, self.stage, self.info.rank, "it", self.it))
+        batch = move_batch(batch, self.device)
+        self.model.train()
+        with torch.amp.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            outputs = self.model(batch)
+            losses = self.loss(outputs, batch)
+        total = losses["total_loss"]
+        bad = not bool(torch.isfinite(total.detach()).all())
+        if any_rank(bad, self.info):
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            raise NonFiniteLossError(
+                f"{self.stage}: non-finite loss at iteration {self.it + 1} (loss terms: {values}). "
+                f"Nothing was updated; the last checkpoint in {self.out_dir} is intact. "
+                "Fix: lower the learning rate, use amp_dtype=bfloat16 or amp=False, or check the data for "
+                "empty/corrupt clips; then rerun the same exp_id to resume from the last checkpoint."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.s.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.it += 1
+        scalars = {k: float(v.detach()) for k, v in losses.items()}
+        scalars["grad_norm"] = float(grad_norm)
+        return scalars, outputs
+
+    def fit(self, batches: Iterable[dict[str, Any]], should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Train until ``num_iterations`` (or a stop request). Returns True when the stage finished.
+
+        ``batches`` must already start at the batch of iteration ``self.it`` (see ResumableSampler).
+        """
+        from tqdm import tqdm
+
+        total = self.s.num_iterations
+        bar = tqdm(total=total, initial=self.it, desc=self.stage, dynamic_ncols=True, disable=not self.info.is_main)
+        sums: dict[str, float] = {}
+        count, t0 = 0, time.perf_counter()
+        iterator = iter(batches)
+        try:
+            while self.it < total:
+                if any_rank(should_stop(), self.info):
+                    log.warning("%s: stop requested; saving at iteration %d", self.stage, self.it)
+                    self.save()
+                    return False
+                batch = next(iterator)
+                scalars, outputs = self.train_step(batch)
+                for k, v in scalars.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{scalars['total_loss']:.3f}", refresh=False)
+                if self.it % self.cfg.log_text_interval == 0 or self.it == total:
+                    means = all_reduce_mean({k: v / count for k, v in sums.items()}, self.info)
+                    dt = (time.perf_counter() - t0) / count
+                    self._log_scalars(means, dt)
+                    sums, count, t0 = {}, 0, time.perf_counter()
+                if self.on_images is not None and self.info.is_main and (
+                    self.it % self.cfg.log_image_interval == 0 or self.it == 1
+                ):
+                    self.on_images(self.it, batch, outputs)
+                if self.it % self.cfg.save_weights_interval == 0 and self.info.is_main:
+                    ckpt.save_atomic(self.network.state_dict(), ckpt.weights_path(self.out_dir, self.cfg.exp_id, self.stage, self.it))
+                if self.it % self.cfg.save_checkpoint_interval == 0 and self.it < total:
+                    self.save()
+        finally:
+            bar.close()
+        self.save(finished=True)
+        return True
+
+    def _log_scalars(self, means: dict[str, float], seconds_per_it: float) -> None:
+        if not self.info.is_main:
+            return
+        lr = self.optimizer.param_groups[0]["lr"]
+        remaining = (self.s.num_iterations - self.it) * seconds_per_it
+        eta = time.strftime("%H:%M:%S", time.gmtime(remaining)) if math.isfinite(remaining) else "?"
+        text = " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items()))
+        log.info("%s it %d/%d: %s lr=%.2e %.2fs/it ETA %s", self.stage, self.it, self.s.num_iterations, text, lr, seconds_per_it, eta)
+        if self.writer is not None:
+            for k, v in means.items():
+                self.writer.add_scalar(f"{self.stage}/{k}", v, self.it)
+            self.writer.add_scalar(f"{self.stage}/lr", lr, self.it)
+            self.writer.add_scalar(f"{self.stage}/seconds_per_iteration", seconds_per_it, self.it)
