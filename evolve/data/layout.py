@@ -212,6 +212,27 @@ def generic(
 PRESETS = {"lle_vos": lle_vos, "lle_davis": lle_davis, "davis": davis}
 
 
+def make_layout(preset: str, root: str | os.PathLike, **options) -> DatasetLayout:
+    """A layout by preset name, for configs: ``make_layout("lle_davis", "/data/LLE_DAVIS")``.
+
+    Args:
+        preset: ``lle_vos``, ``lle_davis``, ``davis`` or ``generic``.
+        root: dataset root.
+        **options: ``resolution`` for ``davis``; ``image_dir``, ``mask_dir``, ``event_dir``,
+            ``voxel_dir``, ``split_file`` for ``generic``.
+
+    Raises:
+        InputError: unknown preset, or options the preset does not take.
+    """
+    makers = {**PRESETS, "generic": generic}
+    if preset not in makers:
+        raise InputError(None, f"unknown dataset layout {preset!r}", f"use one of {sorted(makers)}")
+    try:
+        return makers[preset](root, **options)
+    except TypeError as e:
+        raise InputError(root, f"bad options for the {preset} layout ({e})", "see evolve.data.layout." + preset) from e
+
+
 def detect_layout(root: str | os.PathLike) -> DatasetLayout:
     """Guess the preset of a dataset folder from its sub-folders.
 
@@ -514,7 +535,8 @@ def layout_from_args(args) -> DatasetLayout:
     if args.layout == "generic":
         if not args.image_dir or not args.mask_dir:
             raise InputError(args.root, "--layout generic needs --image-dir and --mask-dir", "name the frame and mask folders")
-        return generic(args.root, args.image_dir, args.mask_dir, args.event_dir, args.voxel_dir, args.split_file)
+        return make_layout("generic", args.root, image_dir=args.image_dir, mask_dir=args.mask_dir,
+                           event_dir=args.event_dir, voxel_dir=args.voxel_dir, split_file=args.split_file)
     if args.layout == "davis":
-        return davis(args.root, args.resolution)
-    return PRESETS[args.layout](args.root)
+        return make_layout("davis", args.root, resolution=args.resolution)
+    return make_layout(args.layout, args.root)

@@ -93,6 +93,14 @@ class ClipSamplerConfig:
     use_voxel_cache: bool = True
     seed: int = 14159265
 
+    def __post_init__(self) -> None:
+        if self.seq_length < 1 or self.num_objects < 1 or self.num_bins < 1:
+            raise ValueError("seq_length, num_objects and num_bins must be >= 1")
+        if not 0.0 <= self.reverse_probability <= 1.0:
+            raise ValueError(f"reverse_probability must be in [0, 1], got {self.reverse_probability}")
+        if min(self.crop_retries, self.seed_retries) < 1 or self.sequence_retries < 0 or self.seed < 0:
+            raise ValueError("crop_retries and seed_retries must be >= 1, sequence_retries and seed >= 0")
+
 
 def grow_clip(seed_frame: int, num_frames: int, length: int, max_skip: int, rng: np.random.Generator) -> list[int]:
     """Frame indices of a clip grown from ``seed_frame`` (Cutie's rule, DESIGN 2.6).
@@ -225,7 +233,7 @@ class VOSClipDataset(Dataset):
         if not 0 <= idx < len(self):
             raise IndexError(idx)
         d, s, seed_frame = (int(v) for v in self._index[idx])
-        rng = np.random.default_rng([cfg.seed & 0xFFFFFFFF, self.epoch, idx])
+        rng = np.random.default_rng([cfg.seed, self.epoch, idx])
         spec, seqs = self.specs[d], self.sequences[d]
         for seq_try in range(cfg.sequence_retries + 1):
             if seq_try > 0:

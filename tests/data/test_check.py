@@ -5,7 +5,7 @@ from evolve.data.check import check_dataset, main
 from evolve.data.events import EventChunk, load_event_chunk, save_event_chunk
 from evolve.data.image_io import write_mask
 from evolve.data.precompute_voxels import precompute
-from tests.data.conftest import make_tiny_dataset, random_chunk
+from tests.data.conftest import make_tiny_dataset
 
 
 def test_clean_dataset_passes_with_a_summary(tmp_path, capsys):

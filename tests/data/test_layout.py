@@ -153,3 +153,16 @@ def test_davis_preset_on_real_davis2016(davis2016):
     files = index_sequence(lay, "blackswan")
     assert len(files) == len(list((Path(davis2016) / "JPEGImages/480p/blackswan").glob("*.jpg")))
     assert not files.has_events
+
+
+def test_make_layout_by_name(tmp_path):
+    from evolve.data.layout import make_layout
+
+    assert make_layout("lle_vos", tmp_path) == lle_vos(tmp_path)
+    assert make_layout("davis", tmp_path, resolution="Full-Resolution").image_dir == "JPEGImages/Full-Resolution"
+    g = make_layout("generic", tmp_path, image_dir="a", mask_dir="b", event_dir="c")
+    assert g.has_events and g.event_folder("s") == tmp_path / "c/s"
+    with pytest.raises(InputError, match="unknown dataset layout"):
+        make_layout("ytvos", tmp_path)
+    with pytest.raises(InputError, match="bad options"):
+        make_layout("lle_vos", tmp_path, image_dir="x")

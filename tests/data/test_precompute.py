@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from evolve.data.layout import davis, generic
+from evolve.data.layout import generic
 from evolve.data.precompute_voxels import main, precompute
 from evolve.utils.errors import InputError
 from tests.data.test_voxel import _loop_voxel

@@ -1,12 +1,8 @@
-import warnings
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from evolve.data.events import load_event_chunk
 from evolve.data.image_io import davis_palette, read_frame
 from evolve.data.layout import davis
 from evolve.data.precompute_voxels import precompute

@@ -211,3 +211,14 @@ def test_sequences_shorter_than_the_clip_are_skipped(tmp_path):
     assert len(ds) == 5 and [s.name for s in ds.sequences[0]] == ["ok"]
     with pytest.raises(InputError, match="at least 8 frames"):
         VOSClipDataset([TrainDatasetSpec(ds0.layout, "train", 1)], ClipSamplerConfig(seq_length=8))
+
+
+def test_config_rejects_bad_values_and_works_as_a_structured_config():
+    from omegaconf import OmegaConf
+
+    with pytest.raises(ValueError, match="reverse_probability"):
+        ClipSamplerConfig(reverse_probability=1.5)
+    with pytest.raises(ValueError):
+        ClipSamplerConfig(seq_length=0)
+    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ClipSamplerConfig), {"augment": {"crop_size": 96}}))
+    assert isinstance(cfg, ClipSamplerConfig) and cfg.augment.crop_size == 96 and cfg.seq_length == 8
