@@ -149,6 +149,17 @@ def check_sequence(
         return rep
     frames = sorted(frames_map, key=natural_key)
     rep.frames = len(frames)
+    if len(frames) > 2 and all(s.isdigit() for s in frames):
+        numbers = [int(s) for s in frames]
+        steps = np.diff(numbers)
+        step = int(np.bincount(steps).argmax())  # the usual spacing (1 for DAVIS, 5 for YouTube-VOS)
+        for a, b, d in zip(frames, frames[1:], steps):
+            if d != step:
+                rep.problems.append(Problem(
+                    str(frames_map[a]),
+                    f"frame numbers jump from {a} to {b} (the sequence steps by {step}): frame(s) missing?",
+                    "restore the missing frames; the event chunk of the next frame would span the gap",
+                ))
     sizes: dict[str, tuple[int, int]] = {}
     ref_size = None
     for stem in frames:

@@ -399,6 +399,29 @@ class SequenceFiles:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def _pos(self, stem: str) -> int:
+        try:
+            return self.frames.index(stem)
+        except ValueError:
+            raise KeyError(f"sequence {self.name!r} has no frame {stem!r}") from None
+
+    def frame_of(self, stem: str) -> Path:
+        """Frame image of frame ``stem``. Raises KeyError for an unknown stem."""
+        return self.frame_files[self._pos(stem)]
+
+    def mask_of(self, stem: str) -> Path | None:
+        """Mask of frame ``stem``, or ``None`` when that frame is not annotated."""
+        self._pos(stem)
+        return self.mask_files.get(stem)
+
+    def chunk_of(self, stem: str) -> Path | None:
+        """Event chunk that goes with frame ``stem`` (frame-0 rule applied); ``None`` without events."""
+        return self.chunk_files[self._pos(stem)]
+
+    def voxel_of(self, stem: str) -> Path | None:
+        """Voxel cache file of frame ``stem`` (may not exist yet); ``None`` without a cache folder."""
+        return self.voxel_files[self._pos(stem)]
+
     def chunk_for_reversed(self, i: int) -> Path | None:
         """The chunk whose time-reversed voxel grid goes with frame ``i`` in a reversed clip.
 

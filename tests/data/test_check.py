@@ -103,3 +103,12 @@ def test_real_davis2016_is_clean(davis2016, capsys):
     assert main([str(davis2016), "--split", "val", "--quick", "--no-progress", "--workers", "0"]) == 0
     out = capsys.readouterr().out
     assert "sequences: 6" in out and "frames:    280" in out and "objects:   6" in out
+
+
+def test_gap_in_frame_numbers_is_reported(tmp_path):
+    ds = make_tiny_dataset(tmp_path / "LLE_DAVIS", "lle_davis", {"s": 6})
+    lay = ds.layout
+    for folder, ext in ((lay.image_folder("s"), ".jpg"), (lay.mask_folder("s"), ".png"), (lay.event_folder("s"), ".npz")):
+        (folder / f"00003{ext}").unlink()
+    probs = check_dataset(lay).problems
+    assert [(p.path, "jump from 00002 to 00004" in p.problem) for p in probs] == [(str(lay.image_folder("s") / "00002.jpg"), True)]

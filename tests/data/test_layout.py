@@ -166,3 +166,15 @@ def test_make_layout_by_name(tmp_path):
         make_layout("ytvos", tmp_path)
     with pytest.raises(InputError, match="bad options"):
         make_layout("lle_vos", tmp_path, image_dir="x")
+
+
+def test_lookup_by_stem(tmp_path):
+    ds = make_tiny_dataset(tmp_path, "lle_davis", {"s": 3})
+    files = index_sequence(ds.layout, "s")
+    ev = ds.layout.event_folder("s")
+    assert files.chunk_of("00000") == ev / "00001.npz" and files.chunk_of("00002") == ev / "00002.npz"
+    assert files.mask_of("00001") == ds.layout.mask_folder("s") / "00001.png"
+    assert files.voxel_of("00002") == ds.layout.voxel_path("s", "00002")
+    assert files.frame_of("00001").name == "00001.jpg"
+    with pytest.raises(KeyError):
+        files.chunk_of("00009")
