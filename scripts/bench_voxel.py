@@ -64,6 +64,7 @@ def realistic_events(n: int, height: int, width: int, seed: int = 0) -> tuple[np
 
 
 def _time(fn, repeats: int, warmup: int = 3, sync=None) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` calls (``sync`` after each, for CUDA)."""
     for _ in range(warmup):
         fn()
     if sync:
@@ -79,6 +80,7 @@ def _time(fn, repeats: int, warmup: int = 3, sync=None) -> list[float]:
 
 
 def cpu_model() -> str:
+    """The CPU model string from /proc/cpuinfo (or what ``platform`` knows)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -89,6 +91,7 @@ def cpu_model() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print a table, write the JSON and Markdown results; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=332_000)
     parser.add_argument("--height", type=int, default=480)

@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 from PIL import Image
 
@@ -99,6 +100,7 @@ def test_sparse_masks_only_need_the_first_frame(tmp_path):
     assert check_dataset(ds.layout, sparse_masks=True).problems == []
 
 
+@pytest.mark.shared_data
 def test_real_davis2016_is_clean(davis2016, capsys):
     assert main([str(davis2016), "--split", "val", "--quick", "--no-progress", "--workers", "0"]) == 0
     out = capsys.readouterr().out

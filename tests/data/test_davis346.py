@@ -8,7 +8,9 @@ from evolve.data.events import EventChunk, read_aedat4
 from evolve.data.voxel import chunk_to_voxel_grid, reverse_voxel_grid
 
 
+@pytest.mark.shared_data
 def test_voxel_grids_between_aps_frames(davis346_recording):
+    pytest.importorskip("aedat", reason="reading AEDAT4 needs the optional aedat package")
     rec = read_aedat4(davis346_recording)
     assert rec.sensor_size == (260, 346)
     ts = rec.frame_timestamps

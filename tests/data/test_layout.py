@@ -144,6 +144,7 @@ def test_detect_layout(tmp_path):
         detect_layout(tmp_path)
 
 
+@pytest.mark.shared_data
 def test_davis_preset_on_real_davis2016(davis2016):
     lay = davis(davis2016)
     assert detect_layout(davis2016).name == "davis"

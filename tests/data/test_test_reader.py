@@ -19,6 +19,7 @@ DAVIS2016_FRAMES = {
 }
 
 
+@pytest.mark.shared_data
 def test_reads_every_davis2016_sequence(davis2016):
     lay = davis(davis2016)
     seen = {}
@@ -40,6 +41,7 @@ def test_reads_every_davis2016_sequence(davis2016):
     assert seen == DAVIS2016_FRAMES
 
 
+@pytest.mark.shared_data
 def test_davis_loader_with_workers_matches_plain_iteration(davis2016):
     reader = VideoReader(davis(davis2016), "car-shadow", size=120)
     assert reader.size_out == (120, 214)
@@ -51,6 +53,7 @@ def test_davis_loader_with_workers_matches_plain_iteration(davis2016):
     assert got[0].rgb.shape == (3, 120, 214) and got[0].mask.shape == (120, 214) and got[0].objects == [1]
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("preset", ["lle_davis", "lle_vos"])
 def test_tiny_lle_dataset_from_davis_frames_reads_back(tmp_path, davis2016, preset):
     # Two sequences of three real DAVIS frames (downscaled to 120x214), synthetic events.

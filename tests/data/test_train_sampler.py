@@ -193,6 +193,7 @@ def test_deterministic_for_a_seed_and_independent_of_workers(tmp_path):
     assert not torch.equal(again[0]["rgb"], first[0]["rgb"])
 
 
+@pytest.mark.shared_data
 def test_several_datasets_and_frames_only(tmp_path, davis2016):
     ev = make_tiny_dataset(tmp_path / "L", "lle_davis", {"s": 5}, size=(40, 40))
     cfg = ClipSamplerConfig(seq_length=4, augment=AugmentConfig(crop_size=32))
