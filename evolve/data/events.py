@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -70,17 +71,92 @@ class EventChunk:
         return EventChunk(self.x[lo:hi], self.y[lo:hi], self.t[lo:hi], self.p[lo:hi])
 
 
-def _integral(name: str, a: np.ndarray, source: str) -> np.ndarray:
-    if a.dtype == bool:
-        a = a.astype(np.int64)
-    if np.issubdtype(a.dtype, np.floating):
-        if not np.all(np.isfinite(a)):
-            raise InputError(source, f"'{name}' has NaN or infinite values", "remove those events")
-        if not np.all(a == np.round(a)):
-            raise InputError(source, f"'{name}' has non-integer pixel coordinates", "store integer pixel coordinates")
-    elif not np.issubdtype(a.dtype, np.integer):
-        raise InputError(source, f"'{name}' has dtype {a.dtype}, expected integers", "store x and y as integer arrays")
-    return a.astype(np.int64)
+def _is_numeric(a: np.ndarray) -> bool:
+    return a.dtype == bool or np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)
+
+
+def find_event_problems(
+    x: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    p: np.ndarray,
+    sensor_size: tuple[int, int] | None = None,
+) -> list[tuple[str, str]]:
+    """Every problem of raw event arrays, as ``(problem, fix)`` pairs (empty list = valid).
+
+    Unlike :func:`validate_events`, which stops at the first problem, this reports each kind
+    of problem once (used by ``python -m evolve.data.check``).
+
+    Args:
+        x, y, t, p: raw arrays as stored (any dtype).
+        sensor_size: ``(height, width)`` in pixels; when given, coordinates must lie inside.
+
+    Returns:
+        A list of ``(problem, fix)`` strings, in the order shape, x/y, t, p.
+    """
+    arrays = [np.asarray(a) for a in (x, y, t, p)]
+    out: list[tuple[str, str]] = []
+    for name, a in zip(_FIELDS, arrays):
+        if a.ndim != 1:
+            out.append((f"'{name}' has shape {a.shape}, expected a 1-D array", "store one value per event"))
+    if out:
+        return out
+    n = arrays[0].shape[0]
+    if any(a.shape[0] != n for a in arrays):
+        lens = {name: a.shape[0] for name, a in zip(_FIELDS, arrays)}
+        return [(f"x, y, t, p have different lengths {lens}", "write all four arrays for the same events")]
+    if n == 0:
+        return out
+    coords_ok = True
+    for name, a in zip(("x", "y"), arrays[:2]):
+        if not _is_numeric(a):
+            out.append((f"'{name}' has dtype {a.dtype}, expected integers", "store x and y as integer arrays"))
+            coords_ok = False
+        elif np.issubdtype(a.dtype, np.floating):
+            if not np.all(np.isfinite(a)):
+                out.append((f"'{name}' has NaN or infinite values", "remove those events"))
+                coords_ok = False
+            elif not np.all(a == np.round(a)):
+                out.append((f"'{name}' has non-integer pixel coordinates", "store integer pixel coordinates"))
+                coords_ok = False
+    if coords_ok:
+        xi, yi = arrays[0].astype(np.int64), arrays[1].astype(np.int64)
+        if xi.min() < 0 or yi.min() < 0:
+            out.append(("negative pixel coordinates", "coordinates are 0-based pixel indices"))
+        if sensor_size is not None:
+            h, w = sensor_size
+            outside = int(np.count_nonzero((xi >= w) | (yi >= h)))
+            if outside:
+                out.append((
+                    f"{outside} event(s) have coordinates outside the {w}x{h} frame (max x {xi.max()}, max y {yi.max()})",
+                    "check that x is the column and y the row, and that the events match the frame size",
+                ))
+    t = arrays[2]
+    if t.dtype == bool or not _is_numeric(t):
+        out.append((f"'t' has dtype {t.dtype}, expected numbers", "store timestamps in microseconds"))
+    else:
+        finite = np.isfinite(t) if np.issubdtype(t.dtype, np.floating) else np.ones(n, bool)
+        if not finite.all():
+            out.append((f"timestamps contain NaN or inf ({int(np.count_nonzero(~finite))} events)", "remove or repair those events"))
+        tf = t[finite]
+        if tf.size and tf.min() < 0:
+            out.append(("negative timestamps", "store timestamps in microseconds from the start of the recording"))
+        dec = np.flatnonzero(np.diff(tf) < 0)
+        if dec.size:
+            i = int(dec[0])
+            out.append((
+                f"timestamps decrease at event {i + 1} ({tf[i]} -> {tf[i + 1]}); {dec.size} decreases in all",
+                "sort the events by t (np.argsort(t, kind='stable')) before saving",
+            ))
+    p = arrays[3]
+    if not _is_numeric(p):
+        out.append((f"'p' has dtype {p.dtype}", "store polarity as 0/1 or -1/+1 integers"))
+    else:
+        values = set(np.unique(p.astype(np.float64) if p.dtype != bool else p.astype(np.int8)).tolist())
+        if not (values <= {0, 1} or values <= {-1, 1}):
+            shown = sorted(values)[:8]
+            out.append((f"polarity values {shown} are not {{0, 1}} or {{-1, 1}}", "store polarity as 0/1 or -1/+1"))
+    return out
 
 
 def validate_events(
@@ -106,82 +182,73 @@ def validate_events(
     Raises:
         InputError: wrong shapes or dtypes, coordinates outside the sensor or negative,
             NaN/inf/negative timestamps, decreasing timestamps, polarity values other than
-            {0, 1} or {-1, 1}.
+            {0, 1} or {-1, 1}. The message gives the first problem (and how many more there are).
     """
     src = os.fspath(source)
-    arrays = [np.asarray(a) for a in (x, y, t, p)]
-    for name, a in zip(_FIELDS, arrays):
-        if a.ndim != 1:
-            raise InputError(src, f"'{name}' has shape {a.shape}, expected a 1-D array", "store one value per event")
-    n = arrays[0].shape[0]
-    if any(a.shape[0] != n for a in arrays):
-        lens = {name: a.shape[0] for name, a in zip(_FIELDS, arrays)}
-        raise InputError(src, f"x, y, t, p have different lengths {lens}", "write all four arrays for the same events")
-    if n == 0:
+    problems = find_event_problems(x, y, t, p, sensor_size)
+    if problems:
+        problem, fix = problems[0]
+        if len(problems) > 1:
+            problem += f" (and {len(problems) - 1} more problem(s): " + "; ".join(q for q, _ in problems[1:]) + ")"
+        raise InputError(src, problem, fix)
+    x, y, t, p = (np.asarray(a) for a in (x, y, t, p))
+    if x.shape[0] == 0:
         return EventChunk.empty()
-    x, y = _integral("x", arrays[0], src), _integral("y", arrays[1], src)
-    if x.min() < 0 or y.min() < 0:
-        raise InputError(src, "negative pixel coordinates", "coordinates are 0-based pixel indices")
-    if sensor_size is not None:
-        h, w = sensor_size
-        if x.max() >= w or y.max() >= h:
-            raise InputError(
-                src,
-                f"coordinates outside the {w}x{h} sensor (max x {x.max()}, max y {y.max()})",
-                "check that x is the column and y the row, and that events match the frame size",
-            )
-    t = arrays[2]
-    if t.dtype == bool or not (np.issubdtype(t.dtype, np.integer) or np.issubdtype(t.dtype, np.floating)):
-        raise InputError(src, f"'t' has dtype {t.dtype}, expected numbers", "store timestamps in microseconds")
-    if np.issubdtype(t.dtype, np.floating):
-        if not np.all(np.isfinite(t)):
-            raise InputError(src, "timestamps contain NaN or inf", "remove or repair those events")
-        t = t.astype(np.float64)
-    else:
-        t = t.astype(np.int64)
-    if t.min() < 0:
-        raise InputError(src, "negative timestamps", "store timestamps in microseconds from the start of the recording")
-    dec = np.flatnonzero(np.diff(t) < 0)
-    if dec.size:
-        i = int(dec[0])
-        raise InputError(
-            src,
-            f"timestamps decrease at event {i + 1} ({t[i]} -> {t[i + 1]}); {dec.size} decreases in all",
-            "sort the events by t (np.argsort(t, kind='stable')) before saving",
-        )
-    p = arrays[3]
-    if p.dtype == bool:
-        pv = p.astype(np.int8)
-    elif np.issubdtype(p.dtype, np.number):
-        pv = p
-    else:
-        raise InputError(src, f"'p' has dtype {p.dtype}", "store polarity as 0/1 or -1/+1 integers")
-    values = set(np.unique(pv).tolist())
-    if not (values <= {0, 1} or values <= {-1, 1}):
-        raise InputError(
-            src, f"polarity values {sorted(values)} are not {{0, 1}} or {{-1, 1}}", "store polarity as 0/1 or -1/+1"
-        )
-    p_out = np.where(pv > 0, 1, -1).astype(np.int8)
-    return EventChunk(x, y, t, p_out)
+    t = t.astype(np.float64) if np.issubdtype(t.dtype, np.floating) else t.astype(np.int64)
+    p_out = np.where(p.astype(np.int8) > 0, 1, -1).astype(np.int8)
+    return EventChunk(x.astype(np.int64), y.astype(np.int64), t, p_out)
 
 
-def _from_npy_array(arr: np.ndarray, src: str, sensor_size) -> EventChunk:
+def _npy_arrays(arr: np.ndarray, src: str) -> tuple[np.ndarray, ...]:
     if arr.dtype.names is not None:
         missing = [f for f in _FIELDS if f not in arr.dtype.names]
         if missing:
             raise InputError(
                 src, f"structured array lacks fields {missing} (has {list(arr.dtype.names)})", "name the fields x, y, t, p"
             )
-        return validate_events(*(arr[f].reshape(-1) for f in _FIELDS), source=src, sensor_size=sensor_size)
+        return tuple(arr[f].reshape(-1) for f in _FIELDS)
     if arr.ndim == 2 and arr.shape[1] == 4:
-        return validate_events(*(arr[:, i] for i in range(4)), source=src, sensor_size=sensor_size)
+        return tuple(arr[:, i] for i in range(4))
     if arr.size == 0:
-        return EventChunk.empty()
+        return tuple(np.zeros(0, np.int64) for _ in _FIELDS)
     raise InputError(
         src,
         f"array of shape {arr.shape} and dtype {arr.dtype} is not events",
         "store an (N, 4) array with columns x, y, t, p, or a structured array with fields x, y, t, p",
     )
+
+
+def read_event_arrays(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read the raw ``x, y, t, p`` arrays of a chunk file without validating the values.
+
+    ``.npz`` needs keys x, y, t, p; ``.npy`` an ``(N, 4)`` array (columns x, y, t, p) or a
+    structured array with those fields. Use :func:`load_event_chunk` to also validate.
+
+    Returns:
+        Four 1-D arrays (for well-formed files) in their stored dtypes.
+
+    Raises:
+        InputError: missing, truncated or malformed file, unknown suffix.
+    """
+    p = Path(path)
+    src = os.fspath(p)
+    if not p.is_file():
+        raise InputError(p, "event chunk does not exist", "check the Lowlight_event folder; every frame after the first needs a chunk")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                missing = [k for k in _FIELDS if k not in z.files]
+                if missing:
+                    raise InputError(p, f"npz lacks keys {missing} (has {z.files})", "save with np.savez(path, x=..., y=..., t=..., p=...)")
+                return tuple(z[k] for k in _FIELDS)
+        if suffix == ".npy":
+            return _npy_arrays(np.load(p, allow_pickle=False), src)
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError) as e:
+        raise InputError(p, f"cannot read event file ({type(e).__name__}: {e})", "the file is truncated or corrupt; regenerate it") from e
+    raise InputError(p, f"unknown event file type {suffix!r}", "use .npz (keys x, y, t, p) or .npy ((N, 4) x, y, t, p)")
 
 
 def load_event_chunk(path: str | os.PathLike, sensor_size: tuple[int, int] | None = None) -> EventChunk:
@@ -195,27 +262,8 @@ def load_event_chunk(path: str | os.PathLike, sensor_size: tuple[int, int] | Non
         InputError: missing, truncated or malformed file, or invalid events (see
             :func:`validate_events`).
     """
-    p = Path(path)
-    src = os.fspath(p)
-    if not p.is_file():
-        raise InputError(p, "event chunk does not exist", "check the Lowlight_event folder; every frame after the first needs a chunk")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                missing = [k for k in _FIELDS if k not in z.files]
-                if missing:
-                    raise InputError(p, f"npz lacks keys {missing} (has {z.files})", "save with np.savez(path, x=..., y=..., t=..., p=...)")
-                arrays = [z[k] for k in _FIELDS]
-            return validate_events(*arrays, source=src, sensor_size=sensor_size)
-        if suffix == ".npy":
-            arr = np.load(p, allow_pickle=False)
-            return _from_npy_array(arr, src, sensor_size)
-    except InputError:
-        raise
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        raise InputError(p, f"cannot read event file ({type(e).__name__}: {e})", "the file is truncated or corrupt; regenerate it") from e
-    raise InputError(p, f"unknown event file type {suffix!r}", "use .npz (keys x, y, t, p) or .npy ((N, 4) x, y, t, p)")
+    arrays = read_event_arrays(path)
+    return validate_events(*arrays, source=path, sensor_size=sensor_size)
 
 
 def save_event_chunk(path: str | os.PathLike, chunk: EventChunk, compress: bool = True) -> None:

@@ -16,9 +16,19 @@ so the grid of an all-ON chunk sums to the event count.
 
 from __future__ import annotations
 
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
 
-from evolve.data.events import EventChunk
+from evolve.data.events import EventChunk, load_event_chunk
+from evolve.utils.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evolve.data.layout import SequenceFiles
 
 DEFAULT_NUM_BINS = 5
 
@@ -54,28 +64,49 @@ def events_to_voxel_grid(
     if not (y.shape[0] == t.shape[0] == p.shape[0] == n):
         raise ValueError("x, y, t, p must have the same length")
     device = x.device
-    voxel = torch.zeros(num_bins * height * width, dtype=torch.float32, device=device)
+    plane = height * width
+    voxel = torch.zeros(num_bins * plane, dtype=torch.float32, device=device)  # (B*H*W,)
     if n == 0:
         return voxel.view(num_bins, height, width)
     if int(x.min()) < 0 or int(y.min()) < 0 or int(x.max()) >= width or int(y.max()) >= height:
         raise ValueError(f"event coordinates outside the {width}x{height} grid")
-    # Normalised time t* in [0, B-1]; differences first (keeps microsecond precision of 1e15 clocks).
+    # Normalised time t* in [0, B-1]. Differences first, in float64, so 1e15-microsecond camera
+    # clocks keep their precision; t* itself only needs float32.
     dt = (t - t[0]).to(torch.float64)  # (N,)
     span = float(dt[-1])
     if span > 0:
-        t_star = dt * ((num_bins - 1) / span)
+        t_star = (dt * ((num_bins - 1) / span)).to(torch.float32).clamp_(0, num_bins - 1)  # (N,)
     else:
-        t_star = torch.zeros_like(dt)
-    lower = t_star.floor().clamp_(max=num_bins - 1)  # (N,) bin index below t*
-    frac = (t_star - lower).to(torch.float32)  # (N,) distance to the lower bin, in [0, 1)
-    lower = lower.long()
+        t_star = torch.zeros(n, dtype=torch.float32, device=device)
+    lower = t_star.floor()  # (N,) bin below t*; equals B-1 only when t* == B-1 (then frac == 0)
+    frac = t_star - lower  # (N,) in [0, 1): share of the upper bin
     pol = p.to(torch.float32)
-    pix = y.long() * width + x.long()  # (N,) flat pixel index
-    plane = height * width
-    voxel.index_add_(0, lower * plane + pix, pol * (1.0 - frac))
-    upper_ok = lower + 1 < num_bins
-    voxel.index_add_(0, (lower[upper_ok] + 1) * plane + pix[upper_ok], (pol * frac)[upper_ok])
+    base = lower.long() * plane + (y.long() * width + x.long())  # (N,) flat index of (lower, y, x)
+    # Upper bin = base + plane; for t* == B-1 its weight is exactly 0, so clamping the index
+    # into the grid (instead of masking) adds nothing and keeps one scatter of 2N entries.
+    index = torch.cat([base, (base + plane).clamp_(max=num_bins * plane - 1)])  # (2N,)
+    weight = torch.cat([pol * (1.0 - frac), pol * frac])  # (2N,)
+    voxel.index_add_(0, index, weight)
     return voxel.view(num_bins, height, width)
+
+
+def reverse_voxel_grid(voxel: torch.Tensor) -> torch.Tensor:
+    """The voxel grid of the same events played backwards in time.
+
+    Reversing time maps t -> -t, so t* -> (B-1) - t* (the first and last events swap) and
+    every brightness increase becomes a decrease (p -> -p). With the bilinear bin weights of
+    :func:`events_to_voxel_grid` this is exactly ``-voxel.flip(bins)``:
+    ``V_rev[b] = -V[B-1-b]`` (DESIGN 2.4 formula; used for time-reversed training clips,
+    DESIGN 2.6). The only exception is the degenerate chunk whose events share one
+    timestamp (all in bin 0 by definition); its reversal lands in bin B-1 here.
+
+    Args:
+        voxel: float tensor (..., B, H, W).
+
+    Returns:
+        A new tensor of the same shape and dtype.
+    """
+    return -voxel.flip(-3)
 
 
 def chunk_to_voxel_grid(
@@ -88,3 +119,91 @@ def chunk_to_voxel_grid(
     """Voxel grid (B, H, W) float32 of an :class:`EventChunk`, built on ``device`` (CPU default)."""
     x, y, t, p = chunk.to_torch(device)
     return events_to_voxel_grid(x, y, t, p, height, width, num_bins)
+def read_voxel_file(path: str | os.PathLike, num_bins: int, size: tuple[int, int]) -> torch.Tensor:
+    """Read a cached voxel grid (``EventVoxel/<seq>/<frame>.npy``) and check it.
+
+    Args:
+        path: the ``.npy`` file.
+        num_bins: expected B.
+        size: expected ``(height, width)`` in pixels (the frame's).
+
+    Returns:
+        float32 tensor (B, H, W).
+
+    Raises:
+        InputError: missing/truncated file, wrong shape or dtype, NaN/inf values.
+    """
+    p = Path(path)
+    fix = "delete it and rerun python -m evolve.data.precompute_voxels"
+    if not p.is_file():
+        raise InputError(p, "voxel grid file does not exist", "run python -m evolve.data.precompute_voxels")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise InputError(p, f"cannot read voxel grid ({type(e).__name__}: {e})", fix) from e
+    expected = (num_bins, *size)
+    if arr.shape != expected:
+        raise InputError(p, f"voxel grid has shape {arr.shape}, expected {expected} (bins, height, width)", fix)
+    if arr.dtype != np.float32:
+        raise InputError(p, f"voxel grid has dtype {arr.dtype}, expected float32", fix)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(p, "voxel grid has NaN or infinite values", fix)
+    return torch.from_numpy(arr)
+
+
+def frame_voxel_grid(
+    files: "SequenceFiles",
+    index: int,
+    size: tuple[int, int],
+    num_bins: int = DEFAULT_NUM_BINS,
+    reverse: bool = False,
+    use_cache: bool = True,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The voxel grid that goes with frame ``index`` of a sequence (DESIGN 2.3-2.4, 2.6).
+
+    Forward playback: the grid of the chunk that ends at the frame (the first frame uses the
+    second frame's chunk, see :mod:`evolve.data.layout`). ``reverse=True`` (time-reversed
+    training clips): ``reverse_voxel_grid`` of the chunk that ends at frame ``index + 1``
+    (the last frame uses its own chunk), see :meth:`SequenceFiles.chunk_for_reversed`.
+
+    A valid cache file (``EventVoxel``) is used when present; an invalid one is ignored with
+    a warning and the grid is rebuilt from the chunk. Frames-only sequences give zeros.
+
+    Args:
+        files: the paired files of the sequence (:func:`evolve.data.layout.index_sequence`).
+        index: frame position in ``files.frames``.
+        size: ``(height, width)`` of the frame in pixels; event coordinates must lie inside.
+        num_bins: B.
+        reverse: build the grid for reverse playback.
+        use_cache: read ``files.voxel_files`` when present.
+        device: where to build the grid (CPU default).
+
+    Returns:
+        float32 tensor (B, H, W) on ``device``.
+
+    Raises:
+        InputError: unreadable/invalid chunk (see :func:`evolve.data.events.load_event_chunk`),
+            or an invalid cache file with no chunk to rebuild from.
+    """
+    h, w = size
+    if not files.has_events:
+        return torch.zeros(num_bins, h, w, dtype=torch.float32, device=device)
+    n = len(files.frames)
+    src = min(index + 1, n - 1) if reverse and n >= 2 else index
+    chunk_path = files.chunk_for_reversed(index) if reverse else files.chunk_files[index]
+    cache = files.voxel_files[src] if use_cache else None
+    voxel = None
+    if cache is not None and cache.is_file():
+        try:
+            voxel = read_voxel_file(cache, num_bins, size).to(device)
+        except InputError as e:
+            if chunk_path is None:
+                raise
+            warnings.warn(f"ignoring invalid voxel cache ({e}); rebuilding from {chunk_path}", stacklevel=2)
+    if voxel is None:
+        if chunk_path is None:
+            return torch.zeros(num_bins, h, w, dtype=torch.float32, device=device)
+        chunk = load_event_chunk(chunk_path, sensor_size=size)
+        voxel = chunk_to_voxel_grid(chunk, h, w, num_bins, device=device)
+    return reverse_voxel_grid(voxel) if reverse else voxel

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from evolve.data.events import EventChunk
-from evolve.data.voxel import chunk_to_voxel_grid, events_to_voxel_grid
+from evolve.data.voxel import chunk_to_voxel_grid, events_to_voxel_grid, read_voxel_file, reverse_voxel_grid
+from evolve.utils.errors import InputError
 
 
 def _loop_voxel(x, y, t, p, h, w, b):
@@ -90,3 +91,46 @@ def test_cuda_matches_cpu(rng):
     cpu = chunk_to_voxel_grid(chunk, 48, 64)
     gpu = chunk_to_voxel_grid(chunk, 48, 64, device="cuda").cpu()
     torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-5)
+
+
+def test_reverse_voxel_grid_equals_grid_of_time_reversed_events(rng):
+    # Oracle: play the chunk backwards (t -> t_last + t_first - t, order reversed, p -> -p) and
+    # build its grid with the formula loop; it must equal -flip_bins(V) (DESIGN 2.4, 2.6).
+    n, h, w, b = 400, 6, 8, 5
+    x, y = rng.integers(0, w, n), rng.integers(0, h, n)
+    t = np.sort(rng.integers(5_000, 45_000, n))
+    p = rng.choice([-1, 1], n)
+    fwd = events_to_voxel_grid(*(torch.from_numpy(a) for a in (x, y, t, p)), h, w, b)
+    t_rev = (t[-1] + t[0] - t)[::-1]
+    oracle = _loop_voxel(x[::-1], y[::-1], t_rev, -p[::-1], h, w, b)
+    np.testing.assert_allclose(reverse_voxel_grid(fwd).numpy(), oracle, atol=1e-5)
+    assert reverse_voxel_grid(fwd)[0, 0, 0] == -fwd[b - 1, 0, 0]
+
+
+def test_camera_clock_offsets_keep_precision(rng):
+    # DAVIS346 clocks are ~1.6e15 us; t* must come from differences, not from the raw values.
+    n, h, w = 300, 4, 5
+    x, y, p = rng.integers(0, w, n), rng.integers(0, h, n), rng.choice([-1, 1], n)
+    t = np.sort(rng.integers(0, 40_000, n))
+    a = events_to_voxel_grid(*(torch.from_numpy(v) for v in (x, y, t, p)), h, w)
+    b = events_to_voxel_grid(*(torch.from_numpy(v) for v in (x, y, t + 1_633_953_690_975_950, p)), h, w)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(a.numpy(), _loop_voxel(x, y, t, p, h, w, 5), atol=1e-5)
+
+
+def test_read_voxel_file_checks_shape_dtype_and_values(tmp_path):
+    good = tmp_path / "00001.npy"
+    np.save(good, np.ones((5, 3, 4), np.float32))
+    assert read_voxel_file(good, 5, (3, 4)).shape == (5, 3, 4)
+    for name, arr, msg in [
+        ("shape.npy", np.ones((5, 4, 3), np.float32), "shape"),
+        ("dtype.npy", np.ones((5, 3, 4), np.float64), "dtype"),
+        ("nan.npy", np.full((5, 3, 4), np.nan, np.float32), "NaN"),
+    ]:
+        np.save(tmp_path / name, arr)
+        with pytest.raises(InputError, match=msg) as e:
+            read_voxel_file(tmp_path / name, 5, (3, 4))
+        assert e.value.path == str(tmp_path / name)
+    (tmp_path / "cut.npy").write_bytes(good.read_bytes()[:100])
+    with pytest.raises(InputError, match="cannot read"):
+        read_voxel_file(tmp_path / "cut.npy", 5, (3, 4))
