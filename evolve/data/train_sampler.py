@@ -228,12 +228,15 @@ class VOSClipDataset(Dataset):
         return rgb_t, mask_t, voxel_t
 
     # -- sampling ----------------------------------------------------------------------------
-    def __getitem__(self, idx: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """Item ``idx`` (seeded by ``(config.seed, epoch, idx)``), or ``(idx, seed)``: seeded by
+        ``seed`` alone, so a resumable sampler can fix every item's randomness itself."""
         cfg = self.config
+        idx, seed = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), None)
         if not 0 <= idx < len(self):
             raise IndexError(idx)
         d, s, seed_frame = (int(v) for v in self._index[idx])
-        rng = np.random.default_rng([cfg.seed, self.epoch, idx])
+        rng = np.random.default_rng([cfg.seed, self.epoch, idx] if seed is None else [seed])
         spec, seqs = self.specs[d], self.sequences[d]
         for seq_try in range(cfg.sequence_retries + 1):
             if seq_try > 0:

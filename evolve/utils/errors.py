@@ -17,9 +17,20 @@ class InputError(ValueError):
         fix: what the user should do, e.g. ``"sort the events by t before saving"``.
     """
 
-    def __init__(self, path: str | os.PathLike | None, problem: str, fix: str) -> None:
+    def __init__(self, path: str | os.PathLike | None, problem: str | None = None, fix: str | None = None) -> None:
+        if problem is None and fix is None:
+            # Rebuilt from its message alone (torch's DataLoader re-raises worker errors as
+            # ``type(msg)``): keep the whole message.
+            self.path, self.problem, self.fix = None, None, None
+            super().__init__(str(path))
+            return
         self.path = None if path is None else os.fspath(path)
         self.problem = problem
         self.fix = fix
         where = f"{self.path}: " if self.path is not None else ""
         super().__init__(f"{where}{problem}. Fix: {fix}")
+
+    def __reduce__(self):
+        if self.problem is None and self.fix is None:
+            return (InputError, (str(self),))
+        return (InputError, (self.path, self.problem, self.fix))

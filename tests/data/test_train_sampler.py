@@ -193,6 +193,18 @@ def test_deterministic_for_a_seed_and_independent_of_workers(tmp_path):
     assert not torch.equal(again[0]["rgb"], first[0]["rgb"])
 
 
+def test_explicit_item_seed_fixes_the_clip(tmp_path):
+    ds0 = make_tiny_dataset(tmp_path / "L", "lle_davis", {"a": 6, "b": 7}, size=(32, 40))
+    spec = [TrainDatasetSpec(ds0.layout, "train", max_skip=2)]
+    ds = VOSClipDataset(spec, ClipSamplerConfig(seq_length=4, augment=AugmentConfig(crop_size=24), seed=1))
+    a = ds[(3, 777)]
+    ds.set_epoch(5)  # an explicit seed ignores the epoch and the config seed
+    b = VOSClipDataset(spec, ClipSamplerConfig(seq_length=4, augment=AugmentConfig(crop_size=24), seed=2))[(3, 777)]
+    assert torch.equal(a["rgb"], ds[(3, 777)]["rgb"]) and torch.equal(a["rgb"], b["rgb"])
+    assert torch.equal(a["voxel"], b["voxel"]) and a["info"] == b["info"]
+    assert not torch.equal(a["rgb"], ds[(3, 778)]["rgb"])
+
+
 @pytest.mark.shared_data
 def test_several_datasets_and_frames_only(tmp_path, davis2016):
     ev = make_tiny_dataset(tmp_path / "L", "lle_davis", {"s": 5}, size=(40, 40))
