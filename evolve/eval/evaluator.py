@@ -118,7 +118,7 @@ def _score(plan: _SequencePlan, bound_th: float) -> SequenceScores:
         gt = _read_gt(gt_path)
         if gt.shape != size:
             raise InputError(gt_path, f"mask is {gt.shape[1]}x{gt.shape[0]} but the sequence's first mask is {size[1]}x{size[0]}", "give every ground-truth frame of a sequence the same size")
-        pred_path = plan.pred_dir / gt_path.name
+        pred_path = plan.pred_dir / f"{gt_path.stem}{MASK_SUFFIX}"
         pred, _ = read_mask(pred_path)
         if pred.shape != size:
             raise InputError(
@@ -181,7 +181,7 @@ def _unwrap(outcome: tuple) -> SequenceScores:
 def evaluate_dataset(
     gt_dir: str | os.PathLike,
     pred_dir: str | os.PathLike,
-    sequences: Iterable[str] | None = None,
+    sequences: Iterable[str] | str | os.PathLike | None = None,
     workers: int = 1,
     bound_th: float = BOUND_TH,
     write_csv: bool = True,
@@ -192,7 +192,8 @@ def evaluate_dataset(
     Args:
         gt_dir: ``<sequence>/<frame>.png`` ground-truth masks.
         pred_dir: ``<sequence>/<frame>.png`` predicted masks; the CSVs are written here.
-        sequences: names to evaluate; all sub-folders of ``gt_dir`` when ``None``.
+        sequences: names to evaluate, or a text file listing them one per line (str or
+            PathLike); all sub-folders of ``gt_dir`` when ``None``.
         workers: processes (one sequence each at a time); 1 = in this process.
         bound_th: boundary tolerance (fraction of the diagonal, or pixels if >= 1).
         write_csv: write ``global_results.csv`` and ``per-sequence_results.csv`` to
@@ -213,7 +214,12 @@ def evaluate_dataset(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     gt_root, pred_root = Path(gt_dir), Path(pred_dir)
-    names = list_sequences(gt_root) if sequences is None else list(sequences)
+    if sequences is None:
+        names = list_sequences(gt_root)
+    elif isinstance(sequences, (str, os.PathLike)):
+        names = read_sequence_list(sequences)
+    else:
+        names = list(sequences)
     if not names:
         raise InputError(gt_root, "no sequence to evaluate", "give at least one sequence name")
     if len(set(names)) != len(names):
@@ -232,7 +238,8 @@ def evaluate_dataset(
         else:
             ctx = get_context("spawn")  # no fork of a parent that may hold torch/OpenCV threads
             with ProcessPoolExecutor(min(workers, len(plans)), mp_context=ctx, initializer=_init_worker) as pool:
-                pending = {pool.submit(_job, plan, bound_th): plan.name for plan in plans}
+                longest_first = sorted(plans, key=lambda p: -len(p.gt_frames))  # better load balance
+                pending = {pool.submit(_job, plan, bound_th): plan.name for plan in longest_first}
                 try:
                     while pending:
                         done, _ = wait(pending, return_when=FIRST_COMPLETED)

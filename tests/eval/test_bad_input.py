@@ -11,7 +11,6 @@ from PIL import Image
 from evolve.data.image_io import write_mask
 from evolve.eval import evaluate_dataset
 from evolve.utils.errors import InputError
-from tests.eval.conftest import write_sequence
 
 
 def csvs(pred_dir):

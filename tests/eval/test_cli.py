@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from evolve.eval import evaluate_dataset
 from evolve.data.image_io import write_mask
+from evolve.eval import evaluate_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evolve.data.image_io import write_mask
 from evolve.eval import GLOBAL_COLUMNS, PER_SEQUENCE_COLUMNS, evaluate_dataset, evaluate_sequence
 from tests.eval.conftest import H, W, moving_squares, write_sequence
 from tests.eval.oracle import decay_loop, jf
@@ -80,10 +79,14 @@ def test_two_workers_give_the_same_numbers(small_dataset):
     assert not (pred_dir / "global_results.csv").exists()  # write_csv=False
 
 
-def test_sequence_subset(small_dataset):
+def test_sequence_subset_by_names_or_list_file(small_dataset, tmp_path):
     gt_dir, pred_dir, _ = small_dataset
     r = evaluate_dataset(gt_dir, pred_dir, sequences=["beta"], write_csv=False, progress=False)
     assert [o.name for o in r.objects] == ["beta_1"]
+    listing = tmp_path / "val.txt"
+    listing.write_text("beta\n  alpha \n")
+    r = evaluate_dataset(gt_dir, pred_dir, sequences=listing, write_csv=False, progress=False)
+    assert [o.name for o in r.objects] == ["beta_1", "alpha_1", "alpha_2"]  # list order kept
 
 
 def test_objects_are_one_to_the_largest_first_frame_id(tmp_path):

@@ -10,7 +10,6 @@ Every per-frame J and F of every sequence is recomputed by tests/eval/oracle.py
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
