@@ -21,7 +21,6 @@ from evolve.inference.config import InferenceConfig
 from evolve.inference.memory_manager import MemoryManager
 from evolve.inference.object_manager import ObjectManager
 from evolve.inference.padding import pad_to_multiple, unpad
-from evolve.model.layers import aggregate_probabilities
 from evolve.model.network import EVOLVE
 from evolve.utils.errors import InputError
 
@@ -122,7 +121,9 @@ class InferenceCore:
                 later frame to add objects or correct them), or None.
             objects: ids in ``mask`` to use; None = every non-zero id of ``mask``. Ids not seen
                 before become new objects; pixels of any listed id overwrite the prediction of
-                the other objects there (mutual exclusivity, Cutie).
+                the other objects there (mutual exclusivity, Cutie), a listed object is absent
+                outside its given pixels, and elsewhere the prediction of the other objects is
+                kept unchanged (the background takes the remaining probability).
             end: this is the last frame (no memory write, no sensory update).
         Returns:
             float32 (1+N, H, W) probabilities on the inference device, background first; channel
@@ -198,22 +199,18 @@ class InferenceCore:
             self.memory.add_objects(len(new_ids), feature_size, image.device)  # type: ignore[arg-type]
             n = self.objects.num_objects
             hp, wp = id_mask.shape
-            if pred is None:
-                # nothing predicted this frame: objects not given keep their last mask
-                old = self.last_mask[0] if (self.last_mask is not None and num_old > 0 and not covers_all) else None
-                probs = torch.zeros(n, hp, wp, device=image.device)
-                if old is not None:
-                    probs[:num_old] = old
-            else:
-                probs = torch.zeros(n, hp, wp, device=image.device)
+            probs = torch.zeros(n, hp, wp, device=image.device)  # (N, H', W')
+            if pred is not None:
                 probs[:num_old] = pred
-            probs[:, id_mask > 0] = 0  # mutual exclusivity: given pixels belong to the given objects
+            elif self.last_mask is not None and num_old > 0:
+                probs[:num_old] = self.last_mask[0]  # nothing predicted this frame: keep the last mask
+            # mutual exclusivity: given pixels belong to the given objects; a given object is
+            # nowhere outside its given mask; elsewhere the prediction stands and the background
+            # takes the rest, so the output stays a distribution without re-aggregation
+            probs[:, id_mask > 0] = 0
             for obj in given_ids:
                 probs[self.objects.index_of(obj)] = (id_mask == obj).float()
-            if pred is None and (self.last_mask is None or covers_all or num_old == 0):
-                out = torch.cat([(1 - probs.sum(0, keepdim=True)).clamp(0, 1), probs], dim=0)  # exact one-hot
-            else:
-                out = torch.softmax(aggregate_probabilities(probs[None], dim=1)[0], dim=0)
+            out = torch.cat([(1 - probs.sum(0, keepdim=True)).clamp(0, 1), probs], dim=0)
         elif pred is not None:
             out = prob[0].float()
         else:

@@ -15,7 +15,7 @@ import torchvision
 from torch import Tensor, nn
 
 from evolve.model.config import RESNET_MS_DIMS
-from evolve.model.layers import GroupFeatureFusionBlock, SensoryDeepUpdater
+from evolve.model.layers import GroupFeatureFusionBlock, SensoryDeepUpdater, fp32_island
 from evolve.ops import deform_conv2d
 from evolve.utils.errors import InputError
 
@@ -146,6 +146,7 @@ class DeformConv(nn.Module):
     """A 3x3 deformable convolution weight, applied through :func:`evolve.ops.deform_conv2d`.
 
     No bias (as the authors' ``regular_conv``). DCNv1 when ``modulation`` is None, DCNv2 with it.
+    Computed in float32 under autocast (torchvision's CPU kernel has no bfloat16).
 
     Shapes: x (M, C_in, h, w), offset (M, 18, h, w), modulation (M, 9, h, w) or None
         -> (M, C_out, h, w).
@@ -157,12 +158,12 @@ class DeformConv(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)  # nn.Conv2d's default init
 
     def forward(self, x: Tensor, offset: Tensor, modulation: Optional[Tensor] = None) -> Tensor:
-        dtype = x.dtype
-        offset = offset.to(dtype)
-        weight = self.weight.to(dtype)
-        if modulation is None:
-            return deform_conv2d(x, offset, weight, None, stride=(1, 1), padding=(1, 1), dilation=(1, 1))
-        return deform_conv2d(x, offset, weight, None, stride=(1, 1), padding=(1, 1), dilation=(1, 1), mask=modulation.to(dtype))
+        """Runs in float32 (an autocast-free island, like the keys); returns float32."""
+        with fp32_island(x.device.type):
+            x, offset, weight = x.float(), offset.float(), self.weight.float()
+            if modulation is None:
+                return deform_conv2d(x, offset, weight, None, stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+            return deform_conv2d(x, offset, weight, None, stride=(1, 1), padding=(1, 1), dilation=(1, 1), mask=modulation.float())
 
 
 class EDFT(nn.Module):

@@ -39,6 +39,9 @@ class LossConfig:
 def point_sample(x: Tensor, coords: Tensor) -> Tensor:
     """Bilinearly sample ``x`` at normalised points (grid_sample, align_corners=False).
 
+    Points within half a pixel of the image edge take the edge value (``padding_mode="border"``;
+    zero padding would shrink one-hot labels there to less than one).
+
     Args:
         x: (M, C, H, W).
         coords: (M, P, 2) points as (x, y) in [0, 1] of the image extent.
@@ -46,7 +49,7 @@ def point_sample(x: Tensor, coords: Tensor) -> Tensor:
         (M, C, P), dtype of ``x``.
     """
     grid = (2.0 * coords - 1.0).unsqueeze(1).to(x.dtype)  # (M, 1, P, 2)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).squeeze(2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).squeeze(2)
 
 
 def margin_uncertainty(logits: Tensor) -> Tensor:

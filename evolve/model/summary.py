@@ -52,8 +52,10 @@ def count_parameters(variant: Variant) -> dict[str, int]:
     return counts
 
 
-def parameter_table(variants: Sequence[Variant] = VARIANTS) -> str:
-    """Markdown table: one row per top-level module, one column per variant, millions of parameters."""
+def parameter_table(variants: Sequence[Variant] | None = None) -> str:
+    """Markdown table: one row per top-level module, one column per variant (default
+    :data:`VARIANTS`), millions of parameters."""
+    variants = VARIANTS if variants is None else variants
     columns = [count_parameters(v) for v in variants]
     modules: list[str] = []
     for col in columns:
