@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
+
+from omegaconf import OmegaConf
 
 from evolve.utils.errors import InputError
 
@@ -71,3 +73,20 @@ class InferenceConfig:
             if lt.num_prototypes < 1 or lt.max_num_tokens <= lt.buffer_tokens or lt.buffer_tokens < 0:
                 bad("long_term token limits are inconsistent", "use num_prototypes >= 1 and max_num_tokens > buffer_tokens >= 0")
         return self
+
+
+def inference_config_from_dict(cfg: Any) -> InferenceConfig:
+    """Turn a ``DictConfig`` / dict (e.g. keys of a Hydra eval config) into a validated
+    :class:`InferenceConfig`; unknown keys are an error.
+
+    Raises:
+        InputError: unknown keys, wrong types or invalid values.
+    """
+    if isinstance(cfg, InferenceConfig):
+        return cfg.validate()
+    try:
+        obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(InferenceConfig), cfg))
+    except Exception as exc:
+        raise InputError(None, f"inference config does not match InferenceConfig ({exc})", "fix the key or value named above") from exc
+    assert isinstance(obj, InferenceConfig)
+    return obj.validate()

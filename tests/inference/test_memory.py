@@ -113,3 +113,13 @@ def test_pad_and_unpad_round_trip():
     assert torch.equal(unpad(padded, pads), x)
     same, pads = pad_to_multiple(torch.zeros(2, 32, 48))
     assert same.shape == (2, 32, 48) and pads == (0, 0, 0, 0)
+
+
+def test_inference_config_from_dict():
+    from evolve.inference import InferenceConfig, inference_config_from_dict
+    from evolve.utils.errors import InputError
+
+    cfg = inference_config_from_dict({"mem_every": 3, "long_term": {"num_prototypes": 64}, "top_k": None})
+    assert cfg == InferenceConfig(mem_every=3, top_k=None, long_term=cfg.long_term) and cfg.long_term.num_prototypes == 64
+    with pytest.raises(InputError, match="mem_evry"):
+        inference_config_from_dict({"mem_evry": 3})
