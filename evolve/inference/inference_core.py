@@ -120,10 +120,11 @@ class InferenceCore:
             mask: int64 (H, W) object ids (0 = background) given for this frame (frame 0; any
                 later frame to add objects or correct them), or None.
             objects: ids in ``mask`` to use; None = every non-zero id of ``mask``. Ids not seen
-                before become new objects; pixels of any listed id overwrite the prediction of
+                before become new objects; pixels of a listed id overwrite the prediction of
                 the other objects there (mutual exclusivity, Cutie), a listed object is absent
                 outside its given pixels, and elsewhere the prediction of the other objects is
-                kept unchanged (the background takes the remaining probability).
+                kept unchanged (the background takes the remaining probability). Pixels of ids not
+                listed in ``objects`` count as unannotated.
             end: this is the last frame (no memory write, no sensory update).
         Returns:
             float32 (1+N, H, W) probabilities on the inference device, background first; channel
@@ -207,7 +208,8 @@ class InferenceCore:
             # mutual exclusivity: given pixels belong to the given objects; a given object is
             # nowhere outside its given mask; elsewhere the prediction stands and the background
             # takes the rest, so the output stays a distribution without re-aggregation
-            probs[:, id_mask > 0] = 0
+            given_pixels = torch.isin(id_mask, torch.tensor(given_ids, device=id_mask.device))  # (H', W')
+            probs[:, given_pixels] = 0
             for obj in given_ids:
                 probs[self.objects.index_of(obj)] = (id_mask == obj).float()
             out = torch.cat([(1 - probs.sum(0, keepdim=True)).clamp(0, 1), probs], dim=0)

@@ -188,8 +188,9 @@ def test_bad_inputs(small_net):
         core.step(rgb[0], vox[0], _first_mask().float())
     with pytest.raises(InputError, match=r"objects \[4\]"):
         core.step(rgb[0], vox[0], _first_mask(), objects=[3, 4])
-    core.step(rgb[0], vox[0], _first_mask(), objects=[7])  # only object 7 is tracked
-    assert core.object_ids == [7]
+    p = core.step(rgb[0], vox[0], _first_mask(), objects=[7])  # only object 7 is tracked
+    assert core.object_ids == [7] and p.shape == (2, 64, 64)
+    assert bool((core.prob_to_mask(p) == torch.where(_first_mask() == 7, 7, 0)).all())  # 3's pixels: background
     with pytest.raises(InputError, match="differs"):
         core.step(rgb[0, :, :32], vox[0, :, :32])
     with pytest.raises(InputError, match="mem_every"):
