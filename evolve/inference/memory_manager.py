@@ -41,10 +41,12 @@ class MemoryManager:
 
     @property
     def num_objects(self) -> int:
+        """Objects with memory (N)."""
         return 0 if self.sensory is None else self.sensory.shape[1]
 
     @property
     def has_memory(self) -> bool:
+        """Whether any bucket holds a memory frame."""
         return any(b.num_frames for b in self.buckets)
 
     def add_objects(self, count: int, feature_size: tuple[int, int], device: torch.device) -> None:

@@ -47,6 +47,7 @@ class TokenSet:
 
     @property
     def size(self) -> int:
+        """Number of tokens L."""
         return self.key.shape[-1]
 
     @staticmethod
@@ -87,9 +88,11 @@ class MemoryBucket:
 
     @property
     def num_long_term_tokens(self) -> int:
+        """Tokens in the long-term store (0 without one)."""
         return 0 if self.long_term is None else self.long_term.size
 
     def add_frame(self, tokens: TokenSet, permanent: bool) -> None:
+        """Append one memory frame's tokens to the permanent or the working frames."""
         (self.permanent if permanent else self.working).append(tokens)
 
     def trim_fifo(self, max_mem_frames: int) -> None:

@@ -24,6 +24,7 @@ class ObjectManager:
 
     @property
     def num_objects(self) -> int:
+        """Number of registered objects N."""
         return len(self._ids)
 
     def __contains__(self, obj_id: int) -> bool:

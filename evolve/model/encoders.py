@@ -51,6 +51,7 @@ class ResNetTrunk(nn.Module):
         self.ms_dims = RESNET_MS_DIMS[arch]
 
     def train(self, mode: bool = True) -> "ResNetTrunk":
+        """Set the mode of the trunk; BatchNorm layers stay in eval mode (frozen statistics)."""
         super().train(mode)
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):

@@ -73,6 +73,7 @@ def parameter_table(variants: Sequence[Variant] | None = None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry: print the table and write it (see the module docstring). Returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m evolve.model.summary", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "docs" / "model_params.md"), help="output Markdown file, '-' to only print")
     args = parser.parse_args(argv)
