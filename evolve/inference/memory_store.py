@@ -1,0 +1,185 @@
+"""Pixel memory for streaming inference: image- and event-keyed tokens sharing values (DESIGN 5).
+
+Tokens are kept per *bucket*: the objects that were given together (one mask) share a bucket,
+because an object that appears on frame t has no values for earlier frames (Cutie's key-value
+store does the same). A bucket holds:
+
+- permanent frames (the frame the bucket was created on; never evicted, never consolidated);
+- working frames (FIFO, at most ``max_mem_frames - permanent`` frames without long-term memory);
+- optional long-term tokens (XMem-style prototypes, :meth:`MemoryBucket.consolidate`).
+
+Every token has an image key, shrinkage and selection, an event key, shrinkage and selection
+(events on), one value per object of the bucket (the EDFT-deformed mask value), and usage
+statistics (accumulated affinity and the number of reads it has lived through).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from evolve.model.memory_ops import anisotropic_l2_similarity, readout, softmax_affinity
+
+
+@dataclass
+class TokenSet:
+    """A set of L memory tokens of one bucket (batch size 1, so no batch axis).
+
+    Attributes:
+        key, selection: (Ck, L) float32; shrinkage: (1, L) float32.
+        value: (N_b, Cv, L) float32 (N_b objects of the bucket).
+        event_key, event_selection: (Ck, L); event_shrinkage: (1, L); None without events.
+        usage: (L,) accumulated affinity; life: (L,) reads survived (float32).
+    """
+
+    key: Tensor
+    shrinkage: Tensor
+    selection: Tensor
+    value: Tensor
+    usage: Tensor
+    life: Tensor
+    event_key: Optional[Tensor] = None
+    event_shrinkage: Optional[Tensor] = None
+    event_selection: Optional[Tensor] = None
+
+    @property
+    def size(self) -> int:
+        """Number of tokens L."""
+        return self.key.shape[-1]
+
+    @staticmethod
+    def cat(sets: list["TokenSet"]) -> "TokenSet":
+        """Concatenate token sets along L (in order)."""
+        out = {}
+        for f in fields(TokenSet):
+            parts = [getattr(s, f.name) for s in sets]
+            out[f.name] = None if parts[0] is None else torch.cat(parts, dim=-1)
+        return TokenSet(**out)
+
+    def select(self, index: Tensor) -> "TokenSet":
+        """Tokens at ``index`` (1-D long tensor)."""
+        return replace(self, **{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[..., index]) for f in fields(self)})
+
+    def usage_score(self) -> Tensor:
+        """Mean affinity per read, (L,) (XMem's usage; tokens never read score 0)."""
+        return self.usage / self.life.clamp(min=1)
+
+
+class MemoryBucket:
+    """Pixel memory of one group of objects (see the module docstring).
+
+    Args:
+        objects: 0-based object indices covered by this bucket.
+    """
+
+    def __init__(self, objects: list[int]) -> None:
+        self.objects = list(objects)
+        self.permanent: list[TokenSet] = []
+        self.working: list[TokenSet] = []
+        self.long_term: Optional[TokenSet] = None
+
+    @property
+    def num_frames(self) -> int:
+        """Permanent + working frames (long-term prototypes are not frames)."""
+        return len(self.permanent) + len(self.working)
+
+    @property
+    def num_long_term_tokens(self) -> int:
+        """Tokens in the long-term store (0 without one)."""
+        return 0 if self.long_term is None else self.long_term.size
+
+    def add_frame(self, tokens: TokenSet, permanent: bool) -> None:
+        """Append one memory frame's tokens to the permanent or the working frames."""
+        (self.permanent if permanent else self.working).append(tokens)
+
+    def trim_fifo(self, max_mem_frames: int) -> None:
+        """Drop the oldest working frames until ``num_frames <= max_mem_frames`` (permanent frames stay)."""
+        while self.working and self.num_frames > max_mem_frames:
+            self.working.pop(0)
+
+    def _pieces(self) -> list[TokenSet]:
+        return ([self.long_term] if self.long_term is not None else []) + self.permanent + self.working
+
+    def read(
+        self,
+        query_key: Tensor,
+        query_selection: Tensor,
+        event_query_key: Optional[Tensor],
+        event_query_selection: Optional[Tensor],
+        top_k: Optional[int],
+        count_usage: bool,
+    ) -> tuple[Tensor, Optional[Tensor]]:
+        """Image-keyed and event-keyed readouts of this bucket's values (float32).
+
+        Args:
+            query_key, query_selection: (Ck, M) current frame (M = h*w pixels).
+            event_query_key, event_query_selection: (Ck, M) or None.
+            top_k: top-k softmax (None = full).
+            count_usage: add the affinity mass per token to ``usage`` and 1 to ``life``.
+        Returns:
+            image readout (N_b, Cv, M) and event readout (N_b, Cv, M) or None.
+        """
+        pieces = self._pieces()
+        tokens = TokenSet.cat(pieces)
+        n_b, cv = tokens.value.shape[:2]
+        values = tokens.value.flatten(0, 1)[None]  # (1, N_b*Cv, L)
+        sim = anisotropic_l2_similarity(tokens.key[None], tokens.shrinkage[None], query_key[None], query_selection[None])
+        affinity = softmax_affinity(sim, top_k)  # (1, L, M)
+        image_out = readout(affinity, values)[0].view(n_b, cv, -1)
+        usage = affinity[0].sum(dim=1)  # (L,)
+        event_out = None
+        if event_query_key is not None:
+            assert tokens.event_key is not None and event_query_selection is not None
+            esim = anisotropic_l2_similarity(tokens.event_key[None], tokens.event_shrinkage[None], event_query_key[None], event_query_selection[None])
+            eaffinity = softmax_affinity(esim, top_k)
+            event_out = readout(eaffinity, values)[0].view(n_b, cv, -1)
+            usage = usage + eaffinity[0].sum(dim=1)
+        if count_usage:
+            start = 0
+            for piece in pieces:
+                end = start + piece.size
+                piece.usage += usage[start:end]
+                piece.life += 1
+                start = end
+        return image_out, event_out
+
+    def consolidate(self, max_mem_frames: int, min_mem_frames: int, num_prototypes: int, max_num_tokens: int, buffer_tokens: int) -> bool:
+        """XMem-style consolidation of old working frames into long-term prototypes.
+
+        Runs when the working (non-permanent) frames reach ``max_mem_frames - 1``: the oldest
+        ones, all but the newest ``min_mem_frames - 1``, become candidates. The
+        ``num_prototypes`` candidates with the highest usage score become prototypes; their
+        keys, selections and event keys are kept, and their values and shrinkages are
+        *potentiated* (XMem, Cheng & Schwing 2022, Sec. 3.3): a full-softmax readout over the
+        candidates with the prototype keys as queries (image affinity for values and shrinkage,
+        event affinity for the event shrinkage). If the long-term store then exceeds
+        ``max_num_tokens``, it keeps its ``max_num_tokens - buffer_tokens`` highest-usage tokens.
+
+        Returns:
+            True if a consolidation happened.
+        """
+        if len(self.working) < max_mem_frames - 1:
+            return False
+        keep = min_mem_frames - 1
+        candidates = TokenSet.cat(self.working[: len(self.working) - keep])
+        self.working = self.working[len(self.working) - keep :]
+        k = min(num_prototypes, candidates.size)
+        idx = torch.topk(candidates.usage_score(), k=k).indices
+        proto = candidates.select(idx)
+        sim = anisotropic_l2_similarity(candidates.key[None], candidates.shrinkage[None], proto.key[None], proto.selection[None])
+        aff = softmax_affinity(sim)  # (1, Lc, k)
+        n_b, cv = candidates.value.shape[:2]
+        proto.value = readout(aff, candidates.value.flatten(0, 1)[None])[0].view(n_b, cv, k)
+        proto.shrinkage = readout(aff, candidates.shrinkage[None])[0]
+        if candidates.event_key is not None:
+            esim = anisotropic_l2_similarity(candidates.event_key[None], candidates.event_shrinkage[None], proto.event_key[None], proto.event_selection[None])
+            proto.event_shrinkage = readout(softmax_affinity(esim), candidates.event_shrinkage[None])[0]
+        self.long_term = proto if self.long_term is None else TokenSet.cat([self.long_term, proto])
+        if self.long_term.size > max_num_tokens:
+            target = max_num_tokens - buffer_tokens
+            keep_idx = torch.topk(self.long_term.usage_score(), k=target).indices.sort().values
+            self.long_term = self.long_term.select(keep_idx)
+        return True

@@ -1,0 +1,151 @@
+"""Loading network weights with Cutie's single-object <-> multi-object channel surgery (DESIGN 4).
+
+A single-object network (pre-training, 1 object per clip) has a 4-channel mask-encoder conv1
+(RGB + mask) and 257-channel sensory compressions in the pixel fusers (sensory + mask); the
+multi-object network adds the "others" mask: 5 and 258 channels. :func:`load_weights` adapts a
+checkpoint of one kind to a network of the other:
+
+- single -> multi: the old channels are copied unchanged and the new "others" channel is
+  **zero-initialised**, so the multi-object network starts out computing exactly what the
+  single-object one did for each object (the gradient of the new weights is not zero, so they
+  train). Cutie initialises them orthogonally instead; zero keeps the loaded function intact.
+- multi -> single: the "others" channel is dropped.
+
+Any other shape mismatch (for example base weights into a small network) is refused with an
+error naming the keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import torch
+from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
+
+# Parameters whose input-channel count depends on single_object; the "others" channel is the last.
+SURGERY_KEYS = (
+    "mask_encoder.backbone.conv1.weight",
+    "pixel_fuser.sensory_compress.weight",
+    "event_fuser.sensory_compress.weight",
+)
+
+
+class WeightsMismatchError(ValueError):
+    """A checkpoint whose tensors do not fit the network (another model size or variant)."""
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_weights` did.
+
+    Attributes:
+        loaded: number of tensors copied into the network.
+        missing: network keys absent from the checkpoint (left as initialised).
+        unexpected: checkpoint keys the network does not have (ignored).
+        adapted: keys that went through the single/multi-object channel surgery, with how.
+    """
+
+    loaded: int = 0
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    adapted: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        def names(keys: list[str]) -> str:
+            return ", ".join(keys[:8]) + (f", ... (+{len(keys) - 8})" if len(keys) > 8 else "")
+
+        lines = [f"loaded {self.loaded} tensors"]
+        if self.adapted:
+            lines.append(f"adapted {len(self.adapted)}: {names(self.adapted)}")
+        if self.missing:
+            lines.append(f"missing {len(self.missing)} (left as initialised): {names(self.missing)}")
+        if self.unexpected:
+            lines.append(f"unexpected {len(self.unexpected)} (ignored): {names(self.unexpected)}")
+        return "; ".join(lines)
+
+
+def _strip_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Remove DDP ``module.`` and TrainWrapper ``network.`` prefixes shared by every key."""
+    out = dict(state)
+    for prefix in ("module.", "network."):
+        if out and all(k.startswith(prefix) for k in out):
+            out = {k[len(prefix) :]: v for k, v in out.items()}
+    return out
+
+
+def _describe(state: Mapping[str, Tensor]) -> str:
+    """A guess of the model a state dict belongs to, for error messages."""
+    if "pixel_encoder.layer1.0.conv3.weight" in state:
+        size = "base (ResNet-50 image encoder)"
+    elif "pixel_encoder.layer1.0.conv1.weight" in state:
+        size = "small (ResNet-18/34 image encoder)"
+    else:
+        size = "unknown size"
+    events = "events on" if any(k.startswith("event_encoder.") for k in state) else "events off"
+    key = state.get("key_proj.key_proj.weight")
+    kd = f", key_dim {key.shape[0]}" if key is not None else ""
+    return f"{size}, {events}{kd}"
+
+
+def load_weights(network: nn.Module, state_dict: Mapping[str, Tensor], strict: bool = False) -> LoadReport:
+    """Copy a network state dict into ``network`` with the single <-> multi-object surgery.
+
+    Args:
+        network: an :class:`~evolve.model.network.EVOLVE`.
+        state_dict: tensors by name (``module.`` / ``network.`` prefixes are stripped), e.g.
+            ``torch.load(weights_path, map_location="cpu")``.
+        strict: also refuse missing or unexpected keys (shape mismatches are always refused).
+    Returns:
+        :class:`LoadReport` (also logged: a warning when keys are missing or unexpected).
+    Raises:
+        WeightsMismatchError: shape mismatches other than the surgery channels (message names
+            every key with both shapes and what the checkpoint looks like), nothing loadable, or
+            with ``strict`` missing/unexpected keys.
+    """
+    state = _strip_prefixes(state_dict)
+    own = network.state_dict()
+    report = LoadReport()
+    to_load: dict[str, Tensor] = {}
+    mismatched = []
+    for key, value in state.items():
+        if key not in own:
+            report.unexpected.append(key)
+            continue
+        target = own[key]
+        if value.shape == target.shape:
+            to_load[key] = value
+        elif key in SURGERY_KEYS and value.dim() == target.dim() and value.shape[0] == target.shape[0] and value.shape[2:] == target.shape[2:] and abs(value.shape[1] - target.shape[1]) == 1:
+            if value.shape[1] < target.shape[1]:
+                extra = torch.zeros(value.shape[0], 1, *value.shape[2:], dtype=value.dtype)
+                to_load[key] = torch.cat([value, extra], dim=1)
+                report.adapted.append(f"{key} {value.shape[1]}->{target.shape[1]} input channels (new 'others' channel zero-initialised)")
+            else:
+                to_load[key] = value[:, : target.shape[1]].clone()
+                report.adapted.append(f"{key} {value.shape[1]}->{target.shape[1]} input channels ('others' channel dropped)")
+        else:
+            mismatched.append(f"{key}: checkpoint {tuple(value.shape)} vs network {tuple(target.shape)}")
+    report.missing = sorted(k for k in own if k not in state)
+    if mismatched:
+        shown = "\n  ".join(mismatched[:20]) + (f"\n  ... and {len(mismatched) - 20} more" if len(mismatched) > 20 else "")
+        raise WeightsMismatchError(
+            f"refusing to load: {len(mismatched)} tensors have other shapes than the network's:\n  {shown}\n"
+            f"The checkpoint looks like model {_describe(state)}; the network is {_describe(own)}. "
+            "Fix: build the network with the model config the weights were trained with (model=small|base, events, key_dim)."
+        )
+    if not to_load:
+        raise WeightsMismatchError(f"refusing to load: no checkpoint key matches the network (checkpoint keys start {sorted(state)[:3]}). Fix: pass an EVOLVE network state dict.")
+    if strict and (report.missing or report.unexpected):
+        raise WeightsMismatchError(f"strict loading failed: {report}")
+    with torch.no_grad():
+        for key, value in to_load.items():
+            own[key].copy_(value.to(own[key].dtype))
+    report.loaded = len(to_load)
+    if report.missing or report.unexpected:
+        logger.warning("load_weights: %s", report)
+    else:
+        logger.info("load_weights: %s", report)
+    return report
