@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from omegaconf import MISSING
 
 from evolve.inference.config import InferenceConfig
+from evolve.model.config import ModelConfig
 
 
 @dataclass
@@ -65,5 +66,5 @@ class EvalConfig:
     save_overlays: bool = False
     save_mp4: bool = False
     save_event_pictures: bool = False
-    model: Any = MISSING
+    model: ModelConfig = MISSING
     inference: InferenceConfig = field(default_factory=InferenceConfig)

@@ -8,9 +8,11 @@ Keys and meanings follow Cutie/EVOLVE (DESIGN 4, reference/cutie.md 3.1).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from omegaconf import MISSING
+
+from evolve.model.config import ModelConfig
 
 
 @dataclass
@@ -140,7 +142,7 @@ class TrainConfig:
     save_weights_interval: int = 10_000
     save_checkpoint_interval: int = 1_000
     eval_after_training: bool = False
-    model: Any = MISSING
+    model: ModelConfig = MISSING
     data: DataConfig = MISSING
     pre_training: StageConfig = field(default_factory=StageConfig)
     main_training: StageConfig = field(default_factory=StageConfig)
