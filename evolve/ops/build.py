@@ -305,7 +305,7 @@ def _load(name_prefix: str, sources: Sequence[str], parts: list[str], verbose: b
     build_dir = cache_root() / name
     build_dir.mkdir(parents=True, exist_ok=True)
     if not (build_dir / f"{name}.so").exists():
-        logger.info("evolve.ops: compiling %s (one time, a few minutes; cached in %s)", name_prefix, build_dir)
+        logger.info("evolve.ops: compiling %s (one time, about a minute; cached in %s)", name_prefix, build_dir)
     ctx = _cuda_home(toolkit.root) if (cuda and toolkit is not None) else contextlib.nullcontext()
     with ctx:
         module = cpp_extension.load(

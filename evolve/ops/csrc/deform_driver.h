@@ -305,7 +305,7 @@ std::vector<at::Tensor> deform_backward(const at::Tensor& grad_out, const at::Te
       if (need_gcol) {
         at::Tensor gcol;  // (rows, Gw, K*Cg)
         if (g.gw == 1) {
-          gcol = at::mm(Gc, wmat[0]);  // (rows, K*C)
+          gcol = at::mm(Gc, wmat[0]).contiguous();  // (rows, K*C), row-major for the kernel
         } else {
           // (Gw, rows, Cout/Gw) @ (Gw, Cout/Gw, K*Cg) -> (Gw, rows, K*Cg)
           gcol = at::bmm(Gc.view({rows, g.gw, g.cout / g.gw}).transpose(0, 1), wmat)

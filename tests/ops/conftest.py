@@ -1,0 +1,26 @@
+"""Fixtures of the deformable-convolution tests: the compiled extensions (built once, cached)."""
+
+from __future__ import annotations
+
+import pytest
+
+from evolve.ops import build
+
+
+@pytest.fixture(scope="session")
+def host_ext():
+    """Host (CPU) build of the CUDA kernels' element code; skipped only without a C++ toolchain."""
+    try:
+        return build.load_host_extension()
+    except build.ExtensionUnavailable as e:
+        pytest.skip(f"host kernel build unavailable: {e}")
+
+
+@pytest.fixture(scope="session")
+def cuda_ext():
+    """The CUDA extension on a machine with a GPU (GPU tests only)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    return build.load_cuda_extension()
