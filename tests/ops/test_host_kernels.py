@@ -2,10 +2,11 @@
 
 ``deform_host.cpp`` runs the same ``__host__ __device__`` functions the CUDA kernels call
 (csrc/deform_common.h) and the same ATen driver (csrc/deform_driver.h: layouts, chunking, GEMMs),
-emulating the launch with loops (every item, every lane of a team, the team reduction as a sum).
-Matching the reference here checks the kernels' index math, bilinear weights, scatter and
-coordinate-gradient formulas on a machine without a GPU. Only the launch/warp-shuffle/atomic
-wrappers in deform_kernels.cu are left to the GPU tests (test_cuda_kernels.py).
+replaying the launch thread by thread with the kernels' own thread -> (item, lane) mapping and
+summing each team's partials where the kernel uses warp shuffles. Matching the reference here
+checks the kernels' index math, bilinear weights, scatter and coordinate-gradient formulas on a
+machine without a GPU. Only the warp shuffles, atomics and the launch itself are left to the GPU
+tests (test_cuda_kernels.py).
 """
 
 from __future__ import annotations

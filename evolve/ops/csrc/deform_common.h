@@ -83,6 +83,7 @@ struct Params {
   int64_t items;          // n*ho*wo*k*go
   int64_t vec;            // channels per vector access (1 or MaxVec<T>)
   int64_t tpi;            // threads per item, power of two in [1, 32]
+  int32_t tpi_log2;       // log2(tpi): the CUDA launch maps thread -> (item, lane) with shifts
   int64_t nvec;           // cgo / vec
   bool has_mask;          // DCNv2 modulation present
   bool wide_index;        // decode items with 64-bit arithmetic (items >= 2^31)
@@ -221,7 +222,8 @@ EVD_HD Tap<T, typename OpMath<T>::type> make_tap(const Params& P, const T* off, 
 
 // Index of column element (p, channel c, tap k) in the (P, Gw, K, Cg) column buffer.
 EVD_HD int64_t col_index(const Params& P, int64_t p, int64_t k, int64_t c) {
-  const int64_t gw = c / P.cg;
+  // channel counts fit in 32 bits; a 32-bit division is several times cheaper on the GPU
+  const int64_t gw = static_cast<int32_t>(c) / static_cast<int32_t>(P.cg);
   return ((p * P.gw + gw) * P.k + k) * P.cg + (c - gw * P.cg);
 }
 
@@ -351,6 +353,28 @@ EVD_HD void write_coord_grads(const Params& P, T* __restrict__ goff, T* __restri
   goff[t.p * (2 * P.go * P.k) + 2 * q] = static_cast<T>(sums[0]);
   goff[t.p * (2 * P.go * P.k) + 2 * q + 1] = static_cast<T>(sums[1]);
   if (P.has_mask && gmsk != nullptr) gmsk[t.p * (P.go * P.k) + q] = static_cast<T>(sums[2]);
+}
+
+// Threads per block of both CUDA kernels (a multiple of 32, so teams never straddle warps).
+constexpr int kBlockThreads = 256;
+
+// Thread -> work mapping of the CUDA launch: global thread `gid` is lane `gid mod tpi` of the
+// team that owns item `gid / tpi` (tpi is a power of two dividing 32, so a team is tpi
+// consecutive lanes of one warp). Threads with item >= P.items idle.
+struct ThreadSlot {
+  int64_t item;
+  int64_t lane;
+};
+EVD_HD ThreadSlot thread_slot(const Params& P, int64_t gid) {
+  ThreadSlot s;
+  s.item = gid >> P.tpi_log2;
+  s.lane = gid & (P.tpi - 1);
+  return s;
+}
+
+// Threads launched for P: whole blocks covering items * tpi.
+EVD_HD int64_t launch_threads(const Params& P) {
+  return (P.items * P.tpi + kBlockThreads - 1) / kBlockThreads * kBlockThreads;
 }
 
 // Threads per item: the smallest power of two covering the channel vectors, capped at a warp.

@@ -172,6 +172,8 @@ inline Params make_params(const Geometry& g, const at::Tensor& in_nhwc, const Kn
                 "deform_conv2d: tpi must be a power of two in [1, 32]");
     P.tpi = knobs.tpi;
   }
+  P.tpi_log2 = 0;
+  while ((int64_t(1) << P.tpi_log2) < P.tpi) ++P.tpi_log2;
   return P;
 }
 

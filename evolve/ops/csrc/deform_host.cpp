@@ -16,12 +16,17 @@
 namespace evolve_deform {
 namespace {
 
+// The launch is emulated thread by thread with the kernels' own mapping (thread_slot over
+// launch_threads), team by team so the team reduction can be checked: every team must be tpi
+// consecutive threads of one item with lanes 0..tpi-1.
 template <typename T, int V>
 void host_im2col(const Params& P, const void* in, const void* off, const void* msk, void* col) {
-  for (int64_t item = 0; item < P.items; ++item) {
-    for (int64_t lane = 0; lane < P.tpi; ++lane) {
+  const int64_t total = launch_threads(P);
+  for (int64_t gid = 0; gid < total; ++gid) {
+    const ThreadSlot s = thread_slot(P, gid);
+    if (s.item < P.items) {
       im2col_thread<T, V>(P, static_cast<const T*>(in), static_cast<const T*>(off),
-                          static_cast<const T*>(msk), static_cast<T*>(col), item, lane);
+                          static_cast<const T*>(msk), static_cast<T*>(col), s.item, s.lane);
     }
   }
 }
@@ -31,18 +36,28 @@ void host_col2im_coord(const Params& P, const void* in, const void* off, const v
                        const void* gcol, void* gin, void* goff, void* gmsk, bool need_input,
                        bool need_coord) {
   using acc_t = typename OpMath<T>::type;
-  for (int64_t item = 0; item < P.items; ++item) {
+  const int64_t total = launch_threads(P);
+  TORCH_CHECK(total % P.tpi == 0 && kBlockThreads % P.tpi == 0, "team straddles a block");
+  for (int64_t team = 0; team < total; team += P.tpi) {
+    const int64_t item = thread_slot(P, team).item;
     acc_t sums[3] = {0, 0, 0};
-    for (int64_t lane = 0; lane < P.tpi; ++lane) {
-      acc_t part[3];
-      col2im_coord_thread<T, V>(P, static_cast<const T*>(in), static_cast<const T*>(off),
-                                static_cast<const T*>(msk), static_cast<const T*>(gcol),
-                                static_cast<acc_t*>(gin), need_input, need_coord, item, lane, part);
-      sums[0] += part[0];
+    for (int64_t l = 0; l < P.tpi; ++l) {
+      const ThreadSlot s = thread_slot(P, team + l);
+      TORCH_CHECK(s.item == item && s.lane == l, "thread mapping splits a team");
+      acc_t part[3] = {0, 0, 0};
+      if (s.item < P.items) {
+        col2im_coord_thread<T, V>(P, static_cast<const T*>(in), static_cast<const T*>(off),
+                                  static_cast<const T*>(msk), static_cast<const T*>(gcol),
+                                  static_cast<acc_t*>(gin), need_input, need_coord, s.item, s.lane,
+                                  part);
+      }
+      sums[0] += part[0];  // the warp-shuffle reduction of the kernel
       sums[1] += part[1];
       sums[2] += part[2];
     }
-    if (need_coord) write_coord_grads<T>(P, static_cast<T*>(goff), static_cast<T*>(gmsk), item, sums);
+    if (need_coord && item < P.items) {
+      write_coord_grads<T>(P, static_cast<T*>(goff), static_cast<T*>(gmsk), item, sums);
+    }
   }
 }
 

@@ -32,8 +32,8 @@ namespace {
 
 // At least 3 resident blocks (768 threads) per SM for the scatter kernel: it is
 // bound by memory and atomic latency, so occupancy matters more than the few
-// registers the cap costs (ptxas -v, CUDA 13.0: at most 80 registers and no
-// spills for the fp32/fp16/bf16 instantiations on sm_80 and sm_90).
+// registers the cap costs (ptxas -v, CUDA 13.0: no spills for the fp32/fp16/bf16
+// instantiations on sm_80 and sm_90 at the 80-register cap).
 constexpr int kCol2imMinBlocks = 3;
 
 template <typename T, int V>
@@ -41,8 +41,8 @@ __global__ void __launch_bounds__(kBlockThreads)
     im2col_kernel(const Params P, const T* __restrict__ in, const T* __restrict__ off,
                   const T* __restrict__ msk, T* __restrict__ col) {
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * kBlockThreads + threadIdx.x;
-  const int64_t item = gid / P.tpi;
-  const int64_t lane = gid - item * P.tpi;
+  const ThreadSlot slot = thread_slot(P, gid);
+  const int64_t item = slot.item, lane = slot.lane;
   if (item < P.items) im2col_thread<T, V>(P, in, off, msk, col, item, lane);
 }
 
@@ -54,8 +54,8 @@ __global__ void __launch_bounds__(kBlockThreads, kCol2imMinBlocks)
                         T* __restrict__ gmsk, bool need_input, bool need_coord) {
   using acc_t = typename OpMath<T>::type;
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * kBlockThreads + threadIdx.x;
-  const int64_t item = gid / P.tpi;
-  const int64_t lane = gid - item * P.tpi;
+  const ThreadSlot slot = thread_slot(P, gid);
+  const int64_t item = slot.item, lane = slot.lane;
   // Every thread of the (full) warp stays alive through the shuffles below;
   // threads past the last item contribute zeros.
   const bool valid = item < P.items;
@@ -74,8 +74,7 @@ __global__ void __launch_bounds__(kBlockThreads, kCol2imMinBlocks)
 }
 
 inline unsigned int grid_for(const Params& P) {
-  const int64_t threads = P.items * P.tpi;
-  return static_cast<unsigned int>((threads + kBlockThreads - 1) / kBlockThreads);
+  return static_cast<unsigned int>(launch_threads(P) / kBlockThreads);
 }
 
 template <typename T, int V>

@@ -20,7 +20,4 @@ cudaError_t launch_col2im_coord(const Params& P, DType dt, const void* in, const
                                 void* gmsk, bool need_input, bool need_coord,
                                 cudaStream_t stream);
 
-// Threads per block of both kernels.
-constexpr int kBlockThreads = 256;
-
 }  // namespace evolve_deform
