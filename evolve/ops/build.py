@@ -76,13 +76,16 @@ class CudaToolkit:
 
 
 def _is_toolkit_root(root: Path) -> bool:
-    """True if ``root`` has bin/nvcc, include/cuda_runtime.h and a libcudart under lib64/lib."""
+    """True if ``root`` has bin/nvcc, include/cuda_runtime.h and a libcudart under lib64/lib
+    (or both under targets/<triple>/)."""
     nvcc = root / "bin" / "nvcc"
     if not (nvcc.is_file() and os.access(nvcc, os.X_OK)):
         return False
-    if not (root / "include" / "cuda_runtime.h").is_file():
+    # headers and libraries sit in include/ and lib64|lib, or (conda, cross layouts) in targets/<triple>/
+    targets = sorted((root / "targets").glob("*")) if (root / "targets").is_dir() else []
+    if not any((d / "include" / "cuda_runtime.h").is_file() for d in [root, *targets]):
         return False
-    lib_dirs = [root / "lib64", root / "lib", *sorted((root / "targets").glob("*/lib"))]
+    lib_dirs = [root / "lib64", root / "lib", *(t / "lib" for t in targets)]
     return any(d.is_dir() and any(d.glob("libcudart*")) for d in lib_dirs)
 
 
@@ -292,6 +295,12 @@ def _check_compilers(cuda: bool) -> None:
         raise ExtensionUnavailable(f"no C++ compiler ({cxx!r} not on PATH); install g++ or set CXX")
 
 
+def _toolkit_include_dirs(toolkit: CudaToolkit) -> list[str]:
+    """targets/<triple>/include folders (conda layouts): torch only adds <root>/include."""
+    targets = toolkit.root / "targets"
+    return [str(d) for d in sorted(targets.glob("*/include")) if d.is_dir()] if targets.is_dir() else []
+
+
 def _load(name_prefix: str, sources: Sequence[str], parts: list[str], verbose: bool, *, cuda: bool,
           toolkit: CudaToolkit | None, extra_cuda_cflags: Sequence[str] = ()) -> ModuleType:
     from torch.utils import cpp_extension
@@ -313,7 +322,7 @@ def _load(name_prefix: str, sources: Sequence[str], parts: list[str], verbose: b
             sources=[str(p) for p in source_paths(sources)],
             extra_cflags=list(CXX_FLAGS),
             extra_cuda_cflags=list(extra_cuda_cflags),
-            extra_include_paths=[str(CSRC)],
+            extra_include_paths=[str(CSRC), *(_toolkit_include_dirs(toolkit) if (cuda and toolkit) else [])],
             build_directory=str(build_dir),
             verbose=verbose,
             with_cuda=cuda,

@@ -78,6 +78,19 @@ def test_toolkit_without_cudart_is_rejected(tmp_path):
     assert build.find_cuda_toolkit({"PATH": ""}, search_roots=[root]) is None
 
 
+def test_targets_layout_is_a_toolkit(tmp_path):
+    # conda-style: headers and libcudart only under targets/x86_64-linux/
+    root = fake_toolkit(tmp_path / "env")
+    (root / "include" / "cuda_runtime.h").unlink()
+    (root / "lib64" / "libcudart.so").unlink()
+    triple = root / "targets" / "x86_64-linux"
+    (triple / "include").mkdir(parents=True)
+    (triple / "include" / "cuda_runtime.h").write_text("")
+    (triple / "lib").mkdir()
+    (triple / "lib" / "libcudart.so.12").write_text("")
+    assert build.find_cuda_toolkit({"PATH": ""}, search_roots=[root]).root == root
+
+
 def test_arch_list_and_gencode_flags():
     assert build.cuda_arch_list({"TORCH_CUDA_ARCH_LIST": "8.0;9.0+PTX"}) == ["8.0", "9.0+PTX"]
     assert build.gencode_flags(["8.0", "9.0+PTX"]) == [
