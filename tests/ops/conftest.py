@@ -24,3 +24,15 @@ def cuda_ext():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     return build.load_cuda_extension()
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """The ops tests use tiny tensors: one intra-op thread is faster and, on a shared 2-core CI
+    machine, avoids OpenMP threads spinning against other jobs (gradcheck varied 0.5-13 s)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
