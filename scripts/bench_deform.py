@@ -84,7 +84,8 @@ def device_name(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"CPU {model} ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU {model} ({n} thread{'' if n == 1 else 's'})"
 
 
 def make_problem(shape: Shape, dtype: torch.dtype, device: torch.device, mask: bool, seed: int = 0) -> dict:
