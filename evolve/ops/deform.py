@@ -60,7 +60,9 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     """The backend ``deform_conv2d`` would use for tensors on ``device``.
 
     ``"auto"``: our CUDA kernels on CUDA tensors when the extension is built or buildable, else
-    torchvision when importable, else the reference. May compile the extension (first CUDA use).
+    torchvision when importable, else the reference; on CPU tensors the reference (its forward +
+    backward measured 4-5.5x faster than torchvision's CPU kernel, benchmarks/results/deform_cpu.md).
+    May compile the extension (first CUDA use).
 
     Raises:
         ValueError: unknown backend name.
@@ -82,7 +84,9 @@ def resolve_backend(backend: str, device: torch.device) -> str:
         return "torchvision"
     if backend == "reference":
         return "reference"
-    if device.type == "cuda" and _cuda_extension(strict=False) is not None:
+    if device.type != "cuda":
+        return "reference"
+    if _cuda_extension(strict=False) is not None:
         return "cuda"
     return "torchvision" if _torchvision_available() else "reference"
 

@@ -19,8 +19,9 @@ def backend_fn(backend):
     return fn
 
 
-def test_auto_on_cpu_uses_torchvision():
-    assert resolve_backend("auto", torch.device("cpu")) == "torchvision"
+def test_auto_on_cpu_uses_the_reference():
+    # the reference's CPU forward+backward is several times faster than torchvision's (bench_deform.py --device cpu)
+    assert resolve_backend("auto", torch.device("cpu")) == "reference"
     assert resolve_backend("reference", torch.device("cpu")) == "reference"
 
 
