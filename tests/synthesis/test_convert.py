@@ -148,7 +148,7 @@ def test_changed_settings_are_refused_unless_overwrite(davis2016_tiny, tmp_path)
 
 def test_calibration_reaches_the_target_density(davis2016_tiny, tmp_path):
     # Windows cover whole sequences, so the calibration simulates exactly what the converter writes.
-    cal = CalibrationConfig(windows_per_sequence=1, window_intervals=4, rel_tolerance=0.01)
+    cal = CalibrationConfig(windows_per_sequence=1, window_intervals=4, warmup_intervals=0, rel_tolerance=0.01)
     cfg = SynthesisConfig(target_density=0.5, voxels=False, calibration=cal)
     out = tmp_path / "lle"
     res = _run(davis2016_tiny, out, cfg)

@@ -5,7 +5,9 @@ LLE-DAVIS has about 332k events per interval at 854x480, i.e. ~0.8 events/pixel/
 
 Density = total events / (pixels x intervals) over a fixed subset of intervals across the
 dataset (:class:`CalibrationConfig`), simulated exactly as the converter will (same low-light
-frames, same per-sequence simulator seed, same per-pixel threshold pattern). The density falls
+frames, same per-sequence simulator seed, same per-pixel threshold pattern). Each window
+starts with uncounted warm-up intervals: right after a reset the reference equals the log
+intensity (no residual), which under-counts compared with the rest of a video. The density falls
 monotonically as C_mean grows; C_mean is found by bisection in log C, each step trying the
 log-log secant point (density is close to a power law in C) inside the current bracket.
 """
@@ -54,6 +56,7 @@ class CalibrationResult:
 class _Window:
     name: str
     start: int
+    warmup: int  # leading intervals simulated but not counted
     lumas: list  # float32 (H, W) arrays, window_intervals + 1 of them
     flow_lumas: list
 
@@ -82,10 +85,12 @@ def load_windows(sequences: list[SourceSequence], config: SynthesisConfig) -> li
     for seq in _select(sequences, cal.max_sequences):
         synth = LowLightSynthesizer(config.lowlight, config.seed, seq.name)
         n = len(seq.frames)
-        for start in window_starts(n, cal.windows_per_sequence, cal.window_intervals):
-            stop = min(n, start + cal.window_intervals + 1)
+        length = cal.warmup_intervals + cal.window_intervals
+        for start in window_starts(n, cal.windows_per_sequence, length):
+            stop = min(n, start + length + 1)
+            warm = min(cal.warmup_intervals, max(0, stop - start - 2))  # keep >= 1 counted interval
             prepared = [prepare_frame(read_frame(seq.frames[i]), i, synth, config) for i in range(start, stop)]
-            out.append(_Window(seq.name, start, [p.luma for p in prepared], [p.flow_luma for p in prepared]))
+            out.append(_Window(seq.name, start, warm, [p.luma for p in prepared], [p.flow_luma for p in prepared]))
     return out
 
 
@@ -101,8 +106,10 @@ def measure_density(windows: list[_Window], config: SynthesisConfig, c_mean: flo
         sim.reset(w.lumas[0], w.flow_lumas[0])
         for j in range(1, len(w.lumas)):
             i = w.start + j
-            events += sim.step_count(w.lumas[j], (i - 1) * dt, i * dt, w.flow_lumas[j])
-            pixel_intervals += h * wd
+            n = sim.step_count(w.lumas[j], (i - 1) * dt, i * dt, w.flow_lumas[j])
+            if j > w.warmup:
+                events += n
+                pixel_intervals += h * wd
     return events / max(pixel_intervals, 1)
 
 
@@ -133,7 +140,7 @@ def calibrate_contrast_threshold(
     windows = load_windows(sequences, config)
     if not windows:
         raise ValueError("calibration needs at least one sequence with two or more frames")
-    num_intervals = sum(len(w.lumas) - 1 for w in windows)
+    num_intervals = sum(len(w.lumas) - 1 - w.warmup for w in windows)
     history: list[tuple[float, float]] = []
 
     def f(c: float) -> float:

@@ -153,7 +153,9 @@ class CalibrationConfig:
 
     Density = events / (pixels * intervals) over a subset of intervals across the dataset:
     ``windows_per_sequence`` windows of ``window_intervals`` consecutive intervals, evenly
-    spaced in each of up to ``max_sequences`` sequences (evenly spaced over the dataset).
+    spaced in each of up to ``max_sequences`` sequences (evenly spaced over the dataset), each
+    window preceded by ``warmup_intervals`` simulated but uncounted intervals (after a reset the
+    reference has no residual yet, which under-counts).
     C_mean is found by bisection in log C between ``c_low`` and ``c_high`` (each step tries the
     log-log secant point and falls back to the midpoint), stopping at ``rel_tolerance``.
     """
@@ -161,6 +163,7 @@ class CalibrationConfig:
     max_sequences: int = 16
     windows_per_sequence: int = 2
     window_intervals: int = 3
+    warmup_intervals: int = 1
     c_low: float = 0.02
     c_high: float = 4.0
     rel_tolerance: float = 0.01
@@ -169,6 +172,8 @@ class CalibrationConfig:
     def __post_init__(self) -> None:
         if min(self.max_sequences, self.windows_per_sequence, self.window_intervals, self.max_iterations) < 1:
             raise ValueError("calibration counts must be >= 1")
+        if self.warmup_intervals < 0:
+            raise ValueError("calibration.warmup_intervals must be >= 0")
         if not 0 < self.c_low < self.c_high:
             raise ValueError("calibration needs 0 < c_low < c_high")
         if not 0 < self.rel_tolerance < 1:
