@@ -196,3 +196,24 @@ def test_open_source_on_real_davis2016(davis2016):
     assert len(src.splits["train"]) == 8 and len(src.splits["val"]) == 6
     seq = src.sequence("blackswan")
     assert len(seq.frames) == 50 and len(seq.masks) == 50
+
+
+def test_calibration_windows_skip_warmup_and_report_table(davis2016_tiny, tmp_path):
+    from evolve.data.synthesis.calibrate import load_windows, measure_density, window_starts
+    from evolve.data.synthesis.report import dataset_table
+
+    assert window_starts(50, 2, 4) == [0, 45] and window_starts(4, 2, 4) == [0] and window_starts(1, 2, 4) == []
+    src = open_source(davis2016_tiny)
+    seqs = [src.sequence(n) for n in src.sequences]
+    cfg = SynthesisConfig(calibration=CalibrationConfig(windows_per_sequence=1, window_intervals=3, warmup_intervals=1))
+    windows = load_windows(seqs, cfg)
+    assert [(w.start, w.warmup, len(w.lumas)) for w in windows] == [(0, 1, 5)] * 3
+    # With the warm-up the density counts intervals 2..4 only: compare with the converter's chunks.
+    out = tmp_path / "lle"
+    _run(davis2016_tiny, out, _cfg(simulator=SimulatorConfig(contrast_threshold=0.25), voxels=False))
+    base = out / "trainval_480p" / "Lowlight_event"
+    counted = sum(len(load_event_chunk(base / n / f"{i:05d}.npz")) for n in src.sequences for i in (2, 3, 4))
+    want = counted / (3 * 3 * 24 * 32)
+    assert measure_density(windows, cfg, 0.25) == pytest.approx(want, rel=1e-12)
+    table = dataset_table(out)
+    assert "| alpha | train | 5 | 32x24 |" in table and "| gamma | val |" in table and "C_mean 0.2500" in table

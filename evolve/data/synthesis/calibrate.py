@@ -7,7 +7,8 @@ Density = total events / (pixels x intervals) over a fixed subset of intervals a
 dataset (:class:`CalibrationConfig`), simulated exactly as the converter will (same low-light
 frames, same per-sequence simulator seed, same per-pixel threshold pattern). Each window
 starts with uncounted warm-up intervals: right after a reset the reference equals the log
-intensity (no residual), which under-counts compared with the rest of a video. The density falls
+intensity (no residual), which under-counts compared with the rest of a video. The estimate
+is stratified by sequence (each sequence's windows stand for all of its intervals). The density falls
 monotonically as C_mean grows; C_mean is found by bisection in log C, each step trying the
 log-log secant point (density is close to a power law in C) inside the current bracket.
 """
@@ -57,6 +58,7 @@ class _Window:
     name: str
     start: int
     warmup: int  # leading intervals simulated but not counted
+    weight: float  # sequence intervals / intervals counted in that sequence's windows
     lumas: list  # float32 (H, W) arrays, window_intervals + 1 of them
     flow_lumas: list
 
@@ -86,20 +88,29 @@ def load_windows(sequences: list[SourceSequence], config: SynthesisConfig) -> li
         synth = LowLightSynthesizer(config.lowlight, config.seed, seq.name)
         n = len(seq.frames)
         length = cal.warmup_intervals + cal.window_intervals
+        mine: list[_Window] = []
         for start in window_starts(n, cal.windows_per_sequence, length):
             stop = min(n, start + length + 1)
             warm = min(cal.warmup_intervals, max(0, stop - start - 2))  # keep >= 1 counted interval
             prepared = [prepare_frame(read_frame(seq.frames[i]), i, synth, config) for i in range(start, stop)]
-            out.append(_Window(seq.name, start, warm, [p.luma for p in prepared], [p.flow_luma for p in prepared]))
+            mine.append(_Window(seq.name, start, warm, 1.0, [p.luma for p in prepared], [p.flow_luma for p in prepared]))
+        counted = sum(len(w.lumas) - 1 - w.warmup for w in mine)
+        for w in mine:  # each sequence stands for all of its intervals (stratified estimate)
+            w.weight = (n - 1) / counted
+        out += mine
     return out
 
 
 def measure_density(windows: list[_Window], config: SynthesisConfig, c_mean: float, device: torch.device | str = "cpu") -> float:
-    """Events per pixel per interval over ``windows`` with ON threshold mean ``c_mean``."""
+    """Estimated dataset events per pixel per interval with ON threshold mean ``c_mean``.
+
+    Stratified by sequence: a sequence's counted intervals stand for all of its intervals, so
+    long sequences weigh as much as they do in the dataset (pixel-weighted over all intervals).
+    """
     sim_cfg = config.simulator.with_threshold(c_mean)
     dt = config.interval_us
-    events = 0
-    pixel_intervals = 0
+    events = 0.0
+    pixel_intervals = 0.0
     for w in windows:
         h, wd = w.lumas[0].shape
         sim = EventSimulator(sim_cfg, h, wd, seed=stable_seed(config.seed, w.name, "events"), device=device)
@@ -108,8 +119,8 @@ def measure_density(windows: list[_Window], config: SynthesisConfig, c_mean: flo
             i = w.start + j
             n = sim.step_count(w.lumas[j], (i - 1) * dt, i * dt, w.flow_lumas[j])
             if j > w.warmup:
-                events += n
-                pixel_intervals += h * wd
+                events += w.weight * n
+                pixel_intervals += w.weight * h * wd
     return events / max(pixel_intervals, 1)
 
 

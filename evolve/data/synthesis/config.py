@@ -155,14 +155,15 @@ class CalibrationConfig:
     ``windows_per_sequence`` windows of ``window_intervals`` consecutive intervals, evenly
     spaced in each of up to ``max_sequences`` sequences (evenly spaced over the dataset), each
     window preceded by ``warmup_intervals`` simulated but uncounted intervals (after a reset the
-    reference has no residual yet, which under-counts).
+    reference has no residual yet, which under-counts). Each sequence's windows stand for all of
+    its intervals (a stratified estimate of the pixel-weighted dataset density).
     C_mean is found by bisection in log C between ``c_low`` and ``c_high`` (each step tries the
     log-log secant point and falls back to the midpoint), stopping at ``rel_tolerance``.
     """
 
     max_sequences: int = 16
-    windows_per_sequence: int = 2
-    window_intervals: int = 3
+    windows_per_sequence: int = 6
+    window_intervals: int = 2
     warmup_intervals: int = 1
     c_low: float = 0.02
     c_high: float = 4.0
