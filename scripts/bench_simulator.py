@@ -3,9 +3,8 @@
     python scripts/bench_simulator.py [--contrast-threshold 0.5] [--intervals 10] [--threads 1 2]
         [--out benchmarks/results/simulator_throughput]
 
-Input: low-light versions (default recipe) of real DAVIS 2016 frames at 854x480
-(../shared/data/davis2016: blackswan, car-shadow) when present, else a synthetic moving
-texture. Measures ``EventSimulator.step`` (events with timestamps, what the converter uses) for
+Input: low-light versions (default recipe) of consecutive real DAVIS 2016 frames at 854x480
+(../shared/data/davis2016/.../blackswan) when present, else a synthetic moving texture. Measures ``EventSimulator.step`` (events with timestamps, what the converter uses) for
 several sub-step counts and interpolation modes, on the CPU with 1 and 2 torch threads, at
 854x480 and at small training sizes; the GPU when one is visible. Writes a JSON and a Markdown
 table naming the machine and the command. Numbers from a shared machine are noisy: the load
@@ -50,13 +49,13 @@ def load_frames(n: int) -> tuple[list[np.ndarray], list[np.ndarray], str]:
     data = REPO.parent / "shared" / "data" / "davis2016" / "JPEGImages" / "480p"
     lows, normals = [], []
     if data.is_dir():
-        for seq in ("blackswan", "car-shadow"):
-            synth = LowLightSynthesizer(LowLightConfig(), 0, seq)
-            for i, p in enumerate(list_images(data / seq)[: (n + 1) // 2 + 1]):
-                rgb = read_frame(p)
-                lows.append(rgb_to_luma(synth.frame(rgb, i)))
-                normals.append(rgb_to_luma(rgb))
-        return lows[: n + 1], normals[: n + 1], "DAVIS 2016 blackswan + car-shadow (854x480), default low-light recipe"
+        seq = "blackswan"
+        synth = LowLightSynthesizer(LowLightConfig(), 0, seq)
+        for i, p in enumerate(list_images(data / seq)[: n + 1]):
+            rgb = read_frame(p)
+            lows.append(rgb_to_luma(synth.frame(rgb, i)))
+            normals.append(rgb_to_luma(rgb))
+        return lows, normals, f"DAVIS 2016 blackswan frames 0-{n} (854x480), default low-light recipe (seed 0)"
     rng = np.random.default_rng(0)
     tex = rng.random((600, 1000)).astype(np.float32)
     for i in range(n + 1):
@@ -98,7 +97,7 @@ def main() -> int:
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "simulator_throughput"))
     args = p.parse_args()
 
-    lows, normals, source = load_frames(args.intervals + 1)
+    lows, normals, source = load_frames(args.intervals + 1)  # + 1 warm-up interval
     load_start = os.getloadavg()
     results = []
     cases = [("linear", 4), ("linear", 8), ("log", 4), ("flow", 4)]
