@@ -217,3 +217,14 @@ def test_calibration_windows_skip_warmup_and_report_table(davis2016_tiny, tmp_pa
     assert measure_density(windows, cfg, 0.25) == pytest.approx(want, rel=1e-12)
     table = dataset_table(out)
     assert "| alpha | train | 5 | 32x24 |" in table and "| gamma | val |" in table and "C_mean 0.2500" in table
+
+
+def test_parallel_workers_give_identical_output(davis2016_tiny, tmp_path):
+    a, b = tmp_path / "serial", tmp_path / "parallel"
+    _run(davis2016_tiny, a, _cfg(voxels=False))
+    res = _run(davis2016_tiny, b, _cfg(voxels=False), workers=2, threads=1)
+    assert sorted(res.converted) == ["alpha", "beta", "gamma"]
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel

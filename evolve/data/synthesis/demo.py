@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from evolve.data.image_io import davis_palette, write_frame, write_mask
-from evolve.data.synthesis.config import SimulatorConfig, SynthesisConfig, config_to_dict
+from evolve.data.synthesis.config import SynthesisConfig, config_to_dict
 from evolve.data.synthesis.seeding import numpy_rng
 from evolve.utils.atomic import atomic_open
 from evolve.utils.errors import InputError

@@ -28,7 +28,7 @@ noise, CPU and CUDA agree up to floating-point rounding.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -393,8 +393,10 @@ def simulate_frames(
     Raises:
         ValueError: fewer than one frame, or frames of different sizes.
     """
-    frames: Iterable = list(lumas) if not isinstance(lumas, (np.ndarray, torch.Tensor)) else [lumas[i] for i in range(lumas.shape[0])]
-    frames = list(frames)
+    if isinstance(lumas, (np.ndarray, torch.Tensor)):
+        frames = [lumas[i] for i in range(lumas.shape[0])]  # (T, H, W) -> T x (H, W)
+    else:
+        frames = list(lumas)
     if not frames:
         raise ValueError("simulate_frames needs at least one frame")
     h, w = frames[0].shape[-2:]
