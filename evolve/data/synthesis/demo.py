@@ -28,7 +28,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Tuple
 
 import numpy as np
 
@@ -69,9 +69,9 @@ class DemoConfig:
     min_objects: int = 2
     max_objects: int = 3
     object_size: float = 0.16
-    scale_change: tuple = (1.4, 1.9)
+    scale_change: Tuple[float, float] = (1.4, 1.9)
     travel_fraction: float = 0.5
-    background_speed: tuple = (0.5, 2.0)
+    background_speed: Tuple[float, float] = (0.5, 2.0)
     seed: int = 0
     synthesis: SynthesisConfig = field(default_factory=lambda: SynthesisConfig(target_density=0.8, voxels=False))
 
