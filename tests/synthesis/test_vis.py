@@ -1,0 +1,52 @@
+"""Event pictures and the synthesis preview CLI."""
+
+import numpy as np
+import pytest
+import torch
+
+from evolve.data.image_io import read_frame
+from evolve.data.synthesis.config import SimulatorConfig, SynthesisConfig
+from evolve.data.synthesis.convert import convert_dataset
+from evolve.vis.events import diverging_colours, event_image, voxel_to_rgb
+from evolve.vis.synthesis_pictures import main
+
+
+def test_event_image_colours():
+    x = np.array([0, 1, 1, 2, 2])
+    y = np.array([0, 0, 0, 1, 1])
+    p = np.array([1, -1, -1, 1, -1])
+    img = event_image(x, y, p, 2, 3, "black")
+    assert tuple(img[0, 0]) == (255, 0, 0)  # ON
+    assert tuple(img[0, 1]) == (0, 0, 255)  # OFF
+    assert tuple(img[1, 2]) == (160, 0, 160)  # one of each
+    assert tuple(img[1, 0]) == (0, 0, 0)
+    assert tuple(event_image(x, y, (p > 0).astype(int), 2, 3, "white")[1, 0]) == (255, 255, 255)
+    with pytest.raises(ValueError):
+        event_image(np.array([3]), np.array([0]), np.array([1]), 2, 3)
+
+
+def test_diverging_colours_and_voxel_rgb():
+    c = diverging_colours(np.array([-1.0, 0.0, 1.0, 0.5, -7.0]))
+    assert c.tolist() == [[0, 0, 255], [255, 255, 255], [255, 0, 0], [255, 128, 128], [0, 0, 255]]
+    v = torch.zeros(5, 4, 6)
+    v[2, 1, 1] = 3.0
+    v[4, 0, 0] = -3.0
+    rgb = voxel_to_rgb(v, vmax=3.0)
+    assert rgb.shape == (5, 4, 6, 3) and rgb.dtype == np.uint8
+    assert tuple(rgb[2, 1, 1]) == (255, 0, 0) and tuple(rgb[4, 0, 0]) == (0, 0, 255) and tuple(rgb[0, 0, 0]) == (255, 255, 255)
+
+
+def test_synthesis_pictures_png_and_mp4(davis2016_tiny, tmp_path):
+    out = tmp_path / "lle"
+    cfg = SynthesisConfig(target_density=None, simulator=SimulatorConfig(contrast_threshold=0.2), voxels=True)
+    convert_dataset(davis2016_tiny, out, cfg, sequences=["alpha"], progress=False, log=None)
+    pics = tmp_path / "pics"
+    assert main([str(out), "--out", str(pics), "--tile-height", "48"]) == 0
+    files = sorted((pics / "alpha").iterdir())
+    assert [f.name for f in files] == [f"{t:05d}.png" for t in range(5)]
+    row = read_frame(files[1])
+    # 9 tiles (normal, low-light, brightened, events, 5 bins) of 64x48 plus 8 separators of 2 px, 18 px labels.
+    assert row.shape == (48 + 18, 9 * 64 + 8 * 2, 3)
+    assert main([str(out), "--out", str(pics), "--mp4"]) == 0
+    assert (pics / "alpha.mp4").stat().st_size > 1000
+    assert main([str(tmp_path), "--out", str(pics)]) == 2
