@@ -21,3 +21,10 @@ test: setup
 # Everything except the tests marked slow.
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# The main job on the embedded demo data: make the demo dataset (first run), train model=small for a
+# short CPU schedule, evaluate on the demo val set and print J&F. Outputs in output/demo/.
+demo: setup
+	$(PY) evolve/train.py exp_id=demo model=small data=demo
+	$(PY) evolve/eval_vos.py exp_id=demo model=small dataset=demo weights=output/demo/demo_main_training_last.pth overwrite=True
+	@echo "weights: output/demo/demo_main_training_last.pth  predictions + J&F CSVs: output/demo/demo/  TensorBoard: tensorboard --logdir output/demo"

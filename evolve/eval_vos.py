@@ -36,7 +36,7 @@ def evaluate(cfg: Any) -> dict[str, Any]:
 def _hydra_main(cfg: DictConfig) -> None:
     from evolve.utils.errors import InputError
 
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", force=True)
     try:
         summary = evaluate(cfg)
     except InputError as e:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stops without touching the saved checkpoints."""
+
+
+def _yaml(cfg: Any) -> str:
+    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
+    return OmegaConf.to_yaml(node, resolve=True)
 
 
 def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -130,7 +135,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": ckpt.capture_rng_state(),
-            "stage_config": asdict(self.s) if not isinstance(self.s, dict) else self.s,
+            "config": _yaml(self.cfg),  # the resolved run config, for the record
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -231,7 +236,7 @@ class Trainer:
     def _log_scalars(self, means: dict[str, float], seconds_per_it: float) -> None:
         if not self.info.is_main:
             return
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = max(g["lr"] for g in self.optimizer.param_groups)  # the base LR (the backbone group runs lower)
         remaining = (self.s.num_iterations - self.it) * seconds_per_it
         eta = time.strftime("%H:%M:%S", time.gmtime(remaining)) if math.isfinite(remaining) else "?"
         text = " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items()))

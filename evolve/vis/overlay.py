@@ -36,7 +36,7 @@ def overlay_mask(rgb: np.ndarray, ids: np.ndarray, palette: bytes | None = None,
     out = rgb.astype(np.float32)
     fg = ids > 0
     out[fg] = (1 - alpha) * out[fg] + alpha * colours[ids[fg].astype(np.int64)]
-    out = out.astype(np.uint8)
+    out = np.ascontiguousarray(out, dtype=np.uint8)  # OpenCV needs a C-ordered image
     for obj in np.unique(ids[fg]):
         contours, _ = cv2.findContours((ids == obj).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(out, contours, -1, tuple(int(c) for c in colours[int(obj)]), 1)
