@@ -105,12 +105,14 @@ def _run(cfg, info: DistInfo, out_dir: Path, log_file: Path) -> dict[str, Any]:
                 if state["stage"] != stage:
                     raise InputError(source, f"checkpoint is of stage {state['stage']!r}, not {stage!r}",
                                      f"disable the stages before {state['stage']} or pass weights= instead")
+            torch.manual_seed(stable_seed(cfg.seed, stage, "init"))  # same initial weights on every rank and every rerun
+            network = EVOLVE(model_cfg, single_object=(s.num_objects == 1))
             if state is not None and state.get("finished"):
+                _load_into(network, state["weights"], source, exact=True)  # refuses a checkpoint of another model
                 log.info("%s: already finished (%s); moving on", stage, source)
                 carried = state["weights"]
                 result["weights"][stage] = str(ckpt.weights_path(out_dir, cfg.exp_id, stage))
                 continue
-            network = EVOLVE(model_cfg, single_object=(s.num_objects == 1))
             dataset = build_stage_dataset(stage, s, d, seed=stable_seed(cfg.seed, stage, "data"))
             on_images = None
             if info.is_main:

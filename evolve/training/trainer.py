@@ -9,6 +9,7 @@ checkpoint continues exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -37,6 +38,17 @@ class NonFiniteLossError(RuntimeError):
 def _yaml(cfg: Any) -> str:
     node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
     return OmegaConf.to_yaml(node, resolve=True)
+
+
+def weights_digest(network: nn.Module) -> str:
+    """SHA-256 of every parameter and buffer (name, dtype, shape, bytes): equal on all DDP ranks
+    when they are in sync; logged at the end of each stage so a desync is visible."""
+    h = hashlib.sha256()
+    for name, t in sorted(network.state_dict().items()):
+        t = t.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -231,6 +243,7 @@ class Trainer:
         finally:
             bar.close()
         self.save(finished=True)
+        log.info("%s: final weights sha256 %s (rank %d of %d)", self.stage, weights_digest(self.network), self.info.rank, self.info.world_size)
         return True
 
     def _log_scalars(self, means: dict[str, float], seconds_per_it: float) -> None:
