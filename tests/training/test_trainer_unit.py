@@ -1,0 +1,78 @@
+"""Trainer pieces in-process: LR schedules, checkpoint files, the non-finite-loss stop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from evolve.model import EVOLVE, load_model_config
+from evolve.training import checkpoint as ckpt
+from evolve.training.config import StageConfig, TrainConfig
+from evolve.training.distributed import DistInfo
+from evolve.training.schedule import lr_lambda
+from evolve.training.trainer import NonFiniteLossError, Trainer
+from evolve.utils.errors import InputError
+from tests.model.helpers import make_clip
+
+
+def test_step_schedule_matches_cutie_numbers():
+    f = lr_lambda("step", [100_000, 115_000], 0.1, 125_000)
+    assert f(0) == 1.0 and f(99_999) == 1.0
+    assert f(100_000) == pytest.approx(0.1) and f(114_999) == pytest.approx(0.1)
+    assert f(115_000) == pytest.approx(0.01)
+    assert lr_lambda("constant", [], 0.1, 10)(9) == 1.0
+    assert lr_lambda("poly", [], 0.1, 100)(50) == pytest.approx(0.5**0.9)
+    with pytest.raises(ValueError):
+        lr_lambda("cosine", [], 0.1, 10)
+
+
+def test_weights_only_file_is_refused_as_checkpoint(tmp_path):
+    path = tmp_path / "w.pth"
+    ckpt.save_atomic({"a": torch.zeros(2)}, path)
+    with pytest.raises(InputError, match=r"w\.pth: not a full training checkpoint.*Fix: use weights="):
+        ckpt.read_checkpoint(path)
+    assert set(ckpt.extract_weights(torch.load(path), path)) == {"a"}
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "c.pth"
+    ckpt.save_atomic({"format": 1, "it": 3, "weights": {}, "optimizer": {}, "stage": "main_training"}, path)
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(InputError, match=r"c\.pth: cannot load"):
+        ckpt.read_checkpoint(path)
+
+
+def _trainer(tmp_path) -> Trainer:
+    cfg = OmegaConf.structured(TrainConfig)
+    cfg.exp_id = "unit"
+    stage = OmegaConf.structured(StageConfig(num_iterations=3, batch_size=1, amp=False, train_num_points=256))
+    net = EVOLVE(load_model_config("small"))
+    return Trainer(cfg, "main_training", stage, net, DistInfo(0, 1, 0, torch.device("cpu")), tmp_path)
+
+
+def test_non_finite_loss_stops_without_updating_or_saving(tmp_path):
+    trainer = _trainer(tmp_path)
+    batch = make_clip(batch=1, frames=3, num_objects=1, height=32, width=32)
+    batch["rgb"][0, 1, :, :4, :4] = float("nan")
+    before = {k: v.clone() for k, v in trainer.network.state_dict().items()}
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at iteration 1.*last checkpoint.*is intact"):
+        trainer.train_step(batch)
+    after = trainer.network.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert trainer.it == 0 and not list(tmp_path.glob("*.pth"))
+
+
+def test_a_step_updates_weights_and_the_state_round_trips(tmp_path):
+    trainer = _trainer(tmp_path)
+    batch = make_clip(batch=1, frames=3, num_objects=2, height=32, width=32)
+    scalars, _ = trainer.train_step(batch)
+    assert trainer.it == 1 and torch.isfinite(torch.tensor(scalars["total_loss"]))
+    trainer.save()
+    state = ckpt.read_checkpoint(ckpt.checkpoint_path(tmp_path, "unit", "main_training"))
+    assert state["it"] == 1 and not state["finished"] and "exp_id: unit" in state["config"]
+    other = _trainer(tmp_path)
+    other.load_state_dict(state)
+    a, b = trainer.network.state_dict(), other.network.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert other.optimizer.state_dict()["state"].keys() == trainer.optimizer.state_dict()["state"].keys()
