@@ -26,7 +26,7 @@ from evolve.data.image_io import read_frame
 from evolve.data.synthesis.config import SynthesisConfig
 from evolve.data.synthesis.frames import prepare_frame
 from evolve.data.synthesis.lowlight import LowLightSynthesizer
-from evolve.data.synthesis.seeding import stable_seed
+from evolve.utils.seeding import stable_seed
 from evolve.data.synthesis.simulator import EventSimulator
 from evolve.data.synthesis.source import SourceSequence
 

@@ -38,7 +38,7 @@ from evolve.data.synthesis.calibrate import CalibrationResult, calibrate_contras
 from evolve.data.synthesis.config import SynthesisConfig, config_to_dict
 from evolve.data.synthesis.frames import prepare_frame
 from evolve.data.synthesis.lowlight import LowLightSynthesizer
-from evolve.data.synthesis.seeding import stable_seed
+from evolve.utils.seeding import stable_seed
 from evolve.data.synthesis.simulator import EventSimulator
 from evolve.data.synthesis.source import SourceDataset, SourceSequence, open_source
 from evolve.data.voxel import chunk_to_voxel_grid

@@ -34,7 +34,7 @@ import numpy as np
 
 from evolve.data.image_io import davis_palette, write_frame, write_mask
 from evolve.data.synthesis.config import SynthesisConfig, config_to_dict
-from evolve.data.synthesis.seeding import numpy_rng
+from evolve.utils.seeding import numpy_rng
 from evolve.utils.atomic import atomic_open
 from evolve.utils.errors import InputError
 

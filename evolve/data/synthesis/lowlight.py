@@ -11,7 +11,7 @@ Recipe (DESIGN 2.2 and 2.5; Lv et al., IJCV 2021 for the darkening; Brooks et al
     log lambda_read ~ N(2.18 * log lambda_shot + 1.20, 0.26)
 
 Every draw comes from a numpy generator seeded by (seed, sequence name, ...) through
-:func:`evolve.data.synthesis.seeding.stable_seed`, so a sequence always gets the same
+:func:`evolve.utils.seeding.stable_seed`, so a sequence always gets the same
 parameters and the same per-frame noise, whatever order or process it is converted in.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evolve.data.synthesis.config import LowLightConfig
-from evolve.data.synthesis.seeding import numpy_rng
+from evolve.utils.seeding import numpy_rng
 
 
 @dataclass(frozen=True)
