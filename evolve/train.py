@@ -21,8 +21,7 @@ import logging
 from typing import Any
 
 import hydra
-import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from evolve.training.config import TrainConfig, register_configs
 

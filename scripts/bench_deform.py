@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import platform
 import re
 import statistics
 import sys
@@ -43,6 +42,7 @@ if str(ROOT) not in sys.path:
 
 from evolve.ops import deform_conv2d, deform_conv2d_reference  # noqa: E402
 from evolve.utils.atomic import atomic_open  # noqa: E402
+from evolve.utils.machine import device_name  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp64": torch.float64}
 
@@ -71,21 +71,6 @@ PRESETS = {
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    n = torch.get_num_threads()
-    return f"CPU {model} ({n} thread{'' if n == 1 else 's'})"
 
 
 def make_problem(shape: Shape, dtype: torch.dtype, device: torch.device, mask: bool, seed: int = 0) -> dict:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics as stats
 import sys
@@ -35,26 +33,14 @@ from evolve.data.image_io import read_mask, write_mask  # noqa: E402
 from evolve.eval import evaluate_dataset  # noqa: E402
 from evolve.eval.metrics import _f_from_boundaries, boundary_map, disk_footprint, object_frame_scores  # noqa: E402
 from evolve.utils.atomic import atomic_open  # noqa: E402
+from evolve.utils.machine import machine_info  # noqa: E402
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
+        **machine_info(),
         "numpy": np.__version__,
         "opencv": cv2.__version__,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "cpus_available_to_this_process": len(os.sched_getaffinity(0)),
         "note": "shared development machine (other jobs may run at the same time); CPU only",
     }
 

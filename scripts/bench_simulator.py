@@ -32,16 +32,7 @@ from evolve.data.image_io import list_images, read_frame  # noqa: E402
 from evolve.data.synthesis.config import LowLightConfig, SimulatorConfig  # noqa: E402
 from evolve.data.synthesis.lowlight import LowLightSynthesizer  # noqa: E402
 from evolve.data.synthesis.simulator import EventSimulator, rgb_to_luma  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from evolve.utils.machine import cpu_model  # noqa: E402
 
 
 def load_frames(n: int) -> tuple[list[np.ndarray], list[np.ndarray], str]:
@@ -124,7 +115,7 @@ def main() -> int:
                 print(json.dumps(r))
     load_end = os.getloadavg()
     machine = {
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "logical_cores": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not measured: no GPU in this session",
         "torch": torch.__version__,

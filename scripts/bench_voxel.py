@@ -79,17 +79,6 @@ def _time(fn, repeats: int, warmup: int = 3, sync=None) -> list[float]:
     return out
 
 
-def cpu_model() -> str:
-    """The CPU model string from /proc/cpuinfo (or what ``platform`` knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print a table, write the JSON and Markdown results; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -103,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from evolve.data.events import EventChunk, load_event_chunk, save_event_chunk
     from evolve.data.voxel import events_to_voxel_grid
     from evolve.utils.atomic import atomic_open
+    from evolve.utils.machine import cpu_model
 
     n, h, w, b = args.events, args.height, args.width, args.bins
     xs, ys, ts, ps = realistic_events(n, h, w)

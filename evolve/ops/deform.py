@@ -8,7 +8,6 @@ reference -- changes in one place.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
 
 import torch
 from torch import Tensor

@@ -51,7 +51,7 @@ def test_uninterrupted_vs_killed_and_resumed_give_identical_weights(tiny_data_ro
 
     resumed = run_script("train.py", "exp_id=resumed", *common)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"from its own checkpoint" in resumed.stderr
+    assert "from its own checkpoint" in resumed.stderr
     a = _weights(tmp_path / "ref" / "ref_main_training_last.pth")
     b = _weights(tmp_path / "resumed" / "resumed_main_training_last.pth")
     assert a.keys() == b.keys()

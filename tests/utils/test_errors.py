@@ -1,7 +1,6 @@
 import pickle
 
 import pytest
-import torch
 from torch.utils.data import DataLoader, Dataset
 
 from evolve.utils.errors import InputError
