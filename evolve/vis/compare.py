@@ -1,0 +1,98 @@
+"""Side-by-side pictures of several runs' predictions on an LLE-format dataset.
+
+    python -m evolve.vis.compare <lle root> --out fig.png --sequences blackswan car-shadow \\
+        --frames 10 30 --pred events=output/a/lle-davis --pred frames=output/b/lle-davis
+
+One row per (sequence, frame): the brightened low-light frame | its event picture (voxel grid
+summed over bins) | ground truth | each prediction, every mask drawn over the frame. Columns are
+labelled; the picture is written atomically as PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from evolve.data.image_io import read_mask, write_frame
+from evolve.data.layout import detect_layout, index_sequence
+from evolve.data.voxel import frame_voxel_grid
+from evolve.utils.errors import InputError
+from evolve.vis.events import brighten
+from evolve.vis.overlay import overlay_mask, side_by_side, voxel_event_picture
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    out = tile.copy()
+    cv2.rectangle(out, (0, 0), (min(out.shape[1], 9 * len(text) + 8), 18), (0, 0, 0), -1)
+    cv2.putText(out, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def comparison_row(root: str | Path, seq: str, index: int, preds: dict[str, Path], height: int = 240) -> np.ndarray:
+    """One labelled row for frame ``index`` of ``seq``: uint8 (height, W, 3).
+
+    Raises:
+        InputError: missing frame, ground truth or prediction file.
+    """
+    layout = detect_layout(root)
+    files = index_sequence(layout, seq)
+    if not 0 <= index < len(files.frames):
+        raise InputError(layout.image_folder(seq), f"no frame {index} (the sequence has {len(files.frames)})", "pick another frame index")
+    from evolve.data.image_io import read_frame
+
+    stem = files.frames[index]
+    rgb = read_frame(files.frame_files[index])  # (H, W, 3) uint8
+    h, w = rgb.shape[:2]
+    bright, _ = brighten(rgb)
+    tiles = [_label(bright, "low-light")]
+    if files.has_events:
+        tiles.append(_label(voxel_event_picture(frame_voxel_grid(files, index, (h, w))), "events"))
+    if stem in files.mask_files:
+        gt, palette = read_mask(files.mask_files[stem])
+        tiles.append(_label(overlay_mask(bright, gt, palette), "ground truth"))
+    else:
+        palette = None
+    for name, folder in preds.items():
+        ids, _ = read_mask(Path(folder) / seq / f"{stem}.png")
+        if ids.shape != (h, w):
+            raise InputError(Path(folder) / seq / f"{stem}.png", f"prediction is {ids.shape[1]}x{ids.shape[0]}, frame {w}x{h}", "compare predictions made on this dataset")
+        tiles.append(_label(overlay_mask(bright, ids, palette), name))
+    scale = height / h
+    tiles = [cv2.resize(t, (round(w * scale), height), interpolation=cv2.INTER_AREA) for t in tiles]
+    return side_by_side(*tiles)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; exit status 2 on bad input."""
+    p = argparse.ArgumentParser(prog="python -m evolve.vis.compare", description=__doc__.splitlines()[0])
+    p.add_argument("root", help="LLE-format dataset root (lle_davis / lle_vos / generic detected)")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--sequences", nargs="+", required=True)
+    p.add_argument("--frames", nargs="+", type=int, default=[10], help="frame indices (0-based)")
+    p.add_argument("--pred", action="append", default=[], metavar="NAME=DIR", help="a run's prediction folder (<DIR>/<seq>/<frame>.png)")
+    p.add_argument("--height", type=int, default=240, help="row height in pixels")
+    args = p.parse_args(argv)
+    try:
+        preds = {}
+        for item in args.pred:
+            name, sep, folder = item.partition("=")
+            if not sep:
+                raise InputError(None, f"--pred {item!r} is not NAME=DIR", "write e.g. --pred events=output/run/lle-davis")
+            preds[name] = Path(folder)
+        rows = [comparison_row(args.root, s, f, preds, args.height) for s in args.sequences for f in args.frames]
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    write_frame(args.out, np.concatenate(rows, axis=0))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
