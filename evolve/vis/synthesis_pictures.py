@@ -135,16 +135,20 @@ def write_mp4(path: Path, rows: list[np.ndarray], fps: float = 10.0) -> None:
 
     h, w = rows[0].shape[:2]
     h2, w2 = h - h % 2, w - w % 2  # codecs want even sizes
+    # Not evolve.utils.atomic: OpenCV picks the container from the file suffix, so the
+    # temporary name must end in .mp4.
     tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.mp4")
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w2, h2))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write {tmp} (no mp4v encoder)")
     try:
+        if not writer.isOpened():
+            raise RuntimeError(f"OpenCV cannot write {tmp} (no mp4v encoder)")
         for r in rows:
             writer.write(cv2.cvtColor(np.ascontiguousarray(r[:h2, :w2]), cv2.COLOR_RGB2BGR))
+        writer.release()
+        os.replace(tmp, path)
     finally:
         writer.release()
-    os.replace(tmp, path)
+        tmp.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
