@@ -74,7 +74,7 @@ def time_loader(cfg, num_workers: int, warmup: int, batches: int) -> dict:
         batch = next(it)
         per_batch.append(time.perf_counter() - t)
     wall = time.perf_counter() - t_all
-    clips = batches * batch["rgb"].shape[0] if "rgb" in batch else batches * s.batch_size
+    clips = batches * batch["rgb"].shape[0]  # collate_clips always stacks "rgb"
     del it, loader
     return {
         "num_workers": num_workers,
