@@ -37,12 +37,10 @@ from typing import Callable
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from evolve.ops import deform_conv2d, deform_conv2d_reference  # noqa: E402
-from evolve.utils.atomic import atomic_open  # noqa: E402
-from evolve.utils.machine import device_name  # noqa: E402
+from evolve.ops import deform_conv2d, deform_conv2d_reference
+from evolve.utils.atomic import atomic_open
+from evolve.utils.machine import device_name
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp64": torch.float64}
 

@@ -27,13 +27,12 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from evolve.data.image_io import read_mask, write_mask  # noqa: E402
-from evolve.eval import evaluate_dataset  # noqa: E402
-from evolve.eval.metrics import _f_from_boundaries, boundary_map, disk_footprint, object_frame_scores  # noqa: E402
-from evolve.utils.atomic import atomic_open  # noqa: E402
-from evolve.utils.machine import machine_info  # noqa: E402
+from evolve.data.image_io import read_mask, write_mask
+from evolve.eval import evaluate_dataset
+from evolve.eval.metrics import _f_from_boundaries, boundary_map, disk_footprint, object_frame_scores
+from evolve.utils.atomic import atomic_open
+from evolve.utils.machine import machine_info
 
 
 def machine() -> dict:

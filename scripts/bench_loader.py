@@ -1,7 +1,7 @@
 """Benchmark the training data loader: clips/s as training would see them (DESIGN 7, "data").
 
-Builds the main-training dataset and DataLoader exactly as ``evolve/train.py`` does (the same
-Hydra config, ``build_stage_dataset`` and ``build_loader``), then times batches after a warm-up
+Builds the main-training dataset and DataLoader exactly as ``evolve-train`` does (the same
+composed config, the task's ``build_dataset`` and ``build_loader``), then times batches after a warm-up
 (worker start-up, the first batches and the batches the workers prefetched are not counted). One row per worker count; the default
 list includes the config's ``num_workers`` (4), the count training uses.
 
@@ -26,25 +26,22 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from evolve.apps.hydra_app import HydraArgs, compose, resolve_or_error
+from evolve.apps.train import APP
+from evolve.model import registry
+from evolve.training.distributed import DistInfo
+from evolve.training.loader import build_loader
+from evolve.training.task import get_task
+from evolve.utils.atomic import atomic_open
+from evolve.utils.machine import machine_info
+from evolve.utils.seeding import stable_seed
 
-from evolve.training.config import register_configs  # noqa: E402
-from evolve.training.data_setup import build_loader, build_stage_dataset  # noqa: E402
-from evolve.training.distributed import DistInfo  # noqa: E402
-from evolve.utils.atomic import atomic_open  # noqa: E402
-from evolve.utils.machine import machine_info  # noqa: E402
-from evolve.utils.seeding import stable_seed  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def compose_config(overrides: list[str]):
-    """The training config ``evolve/train.py`` would get for ``overrides`` (Hydra compose API)."""
-    from hydra import compose, initialize_config_dir
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose(config_name="train_config", overrides=overrides)
+    """The training config ``evolve-train`` would get for ``overrides``."""
+    return resolve_or_error(compose(APP, HydraArgs(overrides=list(overrides))), APP.prog)
 
 
 def time_loader(cfg, num_workers: int, warmup: int, batches: int) -> dict:
@@ -57,9 +54,11 @@ def time_loader(cfg, num_workers: int, warmup: int, batches: int) -> dict:
     stage = "main_training"
     s, d = cfg.main_training, cfg.data.main_training
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-    dataset = build_stage_dataset(stage, s, d, seed=stable_seed(cfg.seed, stage, "data"))
+    task = get_task(cfg.task)
+    dataset = task.build_dataset(stage, s, d, registry.model_config_from_node(cfg.model), seed=stable_seed(cfg.seed, stage, "data"))
     t0 = time.perf_counter()
-    loader = build_loader(dataset, s, info, seed=stable_seed(cfg.seed, stage, "order"), start_iteration=0, num_workers=num_workers)
+    loader = build_loader(dataset, s.batch_size, info, seed=stable_seed(cfg.seed, stage, "order"), start_iteration=0,
+                          num_workers=num_workers, collate=task.collate)
     it = iter(loader)
     next(it)
     startup = time.perf_counter() - t0
@@ -140,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = p.parse_known_args(argv)
     cfg = compose_config(overrides)
     if cfg.data.demo_root:
-        from evolve.data.synthesis.demo import ensure_demo_dataset
+        from evolve.synthesis.demo import ensure_demo_dataset
 
         ensure_demo_dataset(Path(cfg.data.demo_root), log=print)
     workers = args.workers if args.workers is not None else sorted({0, int(cfg.num_workers)})

@@ -30,13 +30,13 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from evolve.inference import InferenceConfig, InferenceCore  # noqa: E402
-from evolve.model import EVOLVE, LossComputer, LossConfig, TrainWrapper, load_model_config, parameter_groups  # noqa: E402
-from evolve.utils.atomic import atomic_open  # noqa: E402
-from evolve.utils.machine import device_name, machine_info  # noqa: E402
+from evolve.inference import InferenceConfig, InferenceCore
+from evolve.model.evolve import EVOLVE, TrainWrapper, load_model_config
+from evolve.model.losses import LossComputer, LossConfig
+from evolve.model.param_groups import parameter_groups
+from evolve.utils.atomic import atomic_open
+from evolve.utils.machine import device_name, machine_info
 
 
 def _sync(device: torch.device) -> None:

@@ -26,13 +26,12 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from evolve.data.image_io import list_images, read_frame  # noqa: E402
-from evolve.data.synthesis.config import LowLightConfig, SimulatorConfig  # noqa: E402
-from evolve.data.synthesis.lowlight import LowLightSynthesizer  # noqa: E402
-from evolve.data.synthesis.simulator import EventSimulator, rgb_to_luma  # noqa: E402
-from evolve.utils.machine import cpu_model  # noqa: E402
+from evolve.data.image_io import list_images, read_frame
+from evolve.synthesis.config import LowLightConfig, SimulatorConfig
+from evolve.synthesis.lowlight import LowLightSynthesizer
+from evolve.synthesis.simulator import EventSimulator, rgb_to_luma
+from evolve.utils.machine import cpu_model
 
 
 def load_frames(n: int) -> tuple[list[np.ndarray], list[np.ndarray], str]:

@@ -177,6 +177,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if str(REPO) not in sys.path:  # run from a checkout without installing the package
-        sys.path.insert(0, str(REPO))
     sys.exit(main())

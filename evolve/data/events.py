@@ -251,6 +251,56 @@ def read_event_arrays(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, 
     raise InputError(p, f"unknown event file type {suffix!r}", "use .npz (keys x, y, t, p) or .npy ((N, 4) x, y, t, p)")
 
 
+def _npy_header_size_problem(f, size: int) -> str | None:
+    """Whether an open ``.npy`` stream of ``size`` bytes holds all the data its header announces."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    if dtype.hasobject:
+        return "holds Python objects (pickled), not numbers"
+    expected = f.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size < expected:
+        return f"is truncated: {size} bytes, its header announces {expected}"
+    return None
+
+
+def event_file_problem(path: str | os.PathLike) -> str | None:
+    """A fast completeness check of a chunk file that reads headers only, not the events.
+
+    ``.npy``: the data length the header announces must be present. ``.npz``: the zip
+    directory (at the end of the file) must be readable, hold x, y, t, p, and each member's
+    ``.npy`` header must match its stored size. A truncated or corrupt file is found in
+    milliseconds whatever its size; values (sorting, ranges) are not checked.
+
+    Returns:
+        ``None`` for a complete file, else what is wrong (for an ``InputError`` problem).
+    """
+    p = Path(path)
+    try:
+        suffix = p.suffix.lower()
+        if suffix == ".npy":
+            with open(p, "rb") as f:
+                return _npy_header_size_problem(f, p.stat().st_size)
+        if suffix == ".npz":
+            with zipfile.ZipFile(p) as z:
+                names = {n[:-4] if n.endswith(".npy") else n: n for n in z.namelist()}
+                missing = [k for k in _FIELDS if k not in names]
+                if missing:
+                    return f"npz lacks keys {missing}"
+                for key in _FIELDS:
+                    info = z.getinfo(names[key])
+                    with z.open(info) as f:
+                        problem = _npy_header_size_problem(f, info.file_size)
+                    if problem:
+                        return f"member {key!r} {problem}"
+            return None
+        return f"unknown event file type {suffix!r}"
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError) as e:
+        return f"is truncated or corrupt ({type(e).__name__}: {e})"
+
+
 def load_event_chunk(path: str | os.PathLike, sensor_size: tuple[int, int] | None = None) -> EventChunk:
     """Read one interval's events from ``.npz`` (keys x, y, t, p) or ``.npy`` ((N,4) or structured).
 

@@ -22,24 +22,16 @@ has ``has_events == False``; readers then give all-zero voxel grids (frames-only
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from evolve.data.events import EVENT_EXTENSIONS
 from evolve.data.image_io import IMAGE_EXTENSIONS
+from evolve.data.splits import list_sequence_folders, natural_key, read_split_file
 from evolve.utils.errors import InputError
 
 MASK_EXTENSIONS = (".png",)
 VOXEL_EXTENSION = ".npy"
-
-_DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(name: str) -> tuple:
-    """Sort key that orders ``"2" < "10"`` and ``"00002" < "00010"`` (digit runs compared as numbers)."""
-    return tuple((0, int(s), s) if s.isdigit() else (1, 0, s) for s in _DIGITS.split(name) if s != "")
-
 
 @dataclass(frozen=True)
 class DatasetLayout:
@@ -262,49 +254,13 @@ def detect_layout(root: str | os.PathLike) -> DatasetLayout:
 
 
 # -- listing ------------------------------------------------------------------------------
-def read_split_file(path: str | os.PathLike) -> list[str]:
-    """Sequence names in a split file, in file order.
-
-    One name per line; blank lines and ``#`` comments are skipped. Lines of the original
-    DAVIS 2016 form ``/JPEGImages/480p/<seq>/00000.jpg /Annotations/...`` give ``<seq>``
-    (each sequence once).
-
-    Raises:
-        InputError: the file is missing or unreadable.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "split file does not exist", "create it with one sequence name per line, or pick another split")
-    try:
-        lines = p.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(p, f"cannot read split file ({e})", "save it as a UTF-8 text file") from e
-    out: list[str] = []
-    for line in lines:
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        token = line.split()[0]
-        if "/" in token:  # DAVIS 2016 style: /JPEGImages/480p/<seq>/<frame>.jpg
-            parts = [s for s in token.split("/") if s]
-            token = parts[-2] if len(parts) >= 2 else parts[-1]
-        if token not in out:
-            out.append(token)
-    return out
-
-
 def list_all_sequences(layout: DatasetLayout) -> list[str]:
     """Every sequence folder under ``image_dir``, naturally sorted.
 
     Raises:
-        InputError: ``image_dir`` does not exist.
+        InputError: ``image_dir`` does not exist or has no sequence folder.
     """
-    folder = layout.root / layout.image_dir
-    if not folder.is_dir():
-        raise InputError(
-            folder, f"frame folder of the {layout.name} layout does not exist", "check the dataset root and the --layout choice"
-        )
-    return sorted((d.name for d in folder.iterdir() if d.is_dir()), key=natural_key)
+    return list_sequence_folders(layout.root / layout.image_dir, f"frame folder of the {layout.name} layout")
 
 
 def list_sequences(layout: DatasetLayout, split: str | os.PathLike | None = None) -> list[str]:
@@ -529,37 +485,3 @@ def index_sequence(layout: DatasetLayout, seq: str) -> SequenceFiles:
         voxel_files=tuple(voxel_files),
         has_events=has_events,
     )
-
-
-# -- command-line helpers (shared by evolve.data.check and evolve.data.precompute_voxels) --
-def add_layout_arguments(parser) -> None:
-    """Add ``root``, ``--layout`` and the ``generic`` folder options to an ``argparse`` parser."""
-    parser.add_argument("root", help="dataset root folder (LLE_VOS, LLE_DAVIS, DAVIS or any folder for --layout generic)")
-    parser.add_argument(
-        "--layout", default="auto", choices=["auto", "lle_vos", "lle_davis", "davis", "generic"],
-        help="dataset layout (default: detected from the sub-folders)",
-    )
-    parser.add_argument("--resolution", default="480p", help="DAVIS resolution folder (davis layout)")
-    parser.add_argument("--image-dir", help="generic: frame folder relative to root")
-    parser.add_argument("--mask-dir", help="generic: mask folder relative to root")
-    parser.add_argument("--event-dir", help="generic: event chunk folder relative to root")
-    parser.add_argument("--voxel-dir", help="generic: voxel cache folder relative to root")
-    parser.add_argument("--split-file", help="generic: file listing the sequences, relative to root")
-
-
-def layout_from_args(args) -> DatasetLayout:
-    """Build the layout named by :func:`add_layout_arguments` options.
-
-    Raises:
-        InputError: undetectable layout, or ``generic`` without ``--image-dir``/``--mask-dir``.
-    """
-    if args.layout == "auto":
-        return detect_layout(args.root)
-    if args.layout == "generic":
-        if not args.image_dir or not args.mask_dir:
-            raise InputError(args.root, "--layout generic needs --image-dir and --mask-dir", "name the frame and mask folders")
-        return make_layout("generic", args.root, image_dir=args.image_dir, mask_dir=args.mask_dir,
-                           event_dir=args.event_dir, voxel_dir=args.voxel_dir, split_file=args.split_file)
-    if args.layout == "davis":
-        return make_layout("davis", args.root, resolution=args.resolution)
-    return make_layout(args.layout, args.root)

@@ -13,9 +13,7 @@ Readers use a valid cache file instead of the chunk (:func:`evolve.data.voxel.fr
 
 from __future__ import annotations
 
-import argparse
 import io
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from evolve.data.events import EventChunk, load_event_chunk
-from evolve.data.layout import DatasetLayout, add_layout_arguments, index_sequence, layout_from_args, list_sequences
+from evolve.data.layout import DatasetLayout, index_sequence, list_sequences
 from evolve.data.voxel import DEFAULT_NUM_BINS, chunk_to_voxel_grid
 from evolve.utils.atomic import atomic_open
 from evolve.utils.errors import InputError
@@ -130,28 +128,3 @@ def precompute(
         write_voxel_file(job.out, voxel)
         written += 1
     return written, skipped
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line; returns the exit status (0 done, 1 bad input)."""
-    parser = argparse.ArgumentParser(prog="python -m evolve.data.precompute_voxels", description=__doc__.split("\n\n")[0])
-    add_layout_arguments(parser)
-    parser.add_argument("--split", help="only this split (name or file); default: every sequence")
-    parser.add_argument("--num-bins", type=int, default=DEFAULT_NUM_BINS, help="temporal bins B (EVOLVE: 5)")
-    parser.add_argument("--device", default="cpu", help="where to build the grids: cpu, cuda, cuda:1 ...")
-    parser.add_argument("--workers", type=int, default=2, help="processes reading event chunks (0 = none)")
-    parser.add_argument("--overwrite", action="store_true", help="rebuild files that already exist")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    try:
-        layout = layout_from_args(args)
-        written, skipped = precompute(layout, args.split, args.num_bins, args.device, args.workers, args.overwrite, not args.no_progress)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {written} voxel grid(s), skipped {skipped} valid existing file(s) under {layout.root / layout.voxel_dir}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """The DAVIS 2017 semi-supervised J&F evaluator (DESIGN section 5, docs/evaluation.md).
 
-Command line: ``python -m evolve.eval <gt_dir> <pred_dir> [--sequences FILE] [--workers N]``.
+Command line: ``evolve-jf <gt_dir> <pred_dir> [--sequences FILE] [--workers N]`` (:mod:`evolve.apps.jf`).
 
 Python::
 
@@ -9,7 +9,7 @@ Python::
     print(result.jf_mean, result.j.mean, result.f.mean)
 """
 
-from evolve.eval.evaluator import evaluate_dataset, evaluate_sequence, list_sequences, read_sequence_list
+from evolve.eval.evaluator import evaluate_dataset, evaluate_sequence
 from evolve.eval.metrics import (
     boundary_f_measure,
     boundary_map,
@@ -31,8 +31,6 @@ from evolve.eval.statistics import Statistics, decay, decay_bin_edges, statistic
 __all__ = [
     "evaluate_dataset",
     "evaluate_sequence",
-    "list_sequences",
-    "read_sequence_list",
     "boundary_f_measure",
     "boundary_map",
     "boundary_tolerance",

@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from evolve.data.image_io import read_mask
+from evolve.data.splits import list_sequence_folders, read_split_file
 from evolve.eval.metrics import BOUND_TH, boundary_tolerance, frame_scores
 from evolve.eval.results import EvaluationResult, SequenceScores
 from evolve.utils.errors import InputError
@@ -38,39 +39,6 @@ class _SequencePlan:
     name: str
     gt_frames: tuple[Path, ...]  # every ground-truth frame, sorted by name
     pred_dir: Path
-
-
-def list_sequences(gt_dir: str | os.PathLike) -> list[str]:
-    """Sequence names of a ground-truth folder: its sub-folders, sorted.
-
-    Raises:
-        InputError: ``gt_dir`` missing, not a folder, or without sub-folders.
-    """
-    root = Path(gt_dir)
-    if not root.is_dir():
-        raise InputError(root, "ground-truth folder does not exist", "pass the folder that holds <sequence>/<frame>.png masks")
-    names = sorted(p.name for p in root.iterdir() if p.is_dir())
-    if not names:
-        raise InputError(root, "ground-truth folder has no sequence sub-folders", "pass the folder that holds <sequence>/<frame>.png masks (e.g. Annotations/480p)")
-    return names
-
-
-def read_sequence_list(path: str | os.PathLike) -> list[str]:
-    """Sequence names from a text file, one per line (DAVIS ``ImageSets`` style); blank lines skipped.
-
-    Raises:
-        InputError: file missing or listing no sequence.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "sequence list file does not exist", "pass a text file with one sequence name per line")
-    names = [line.strip() for line in p.read_text().splitlines() if line.strip()]
-    if not names:
-        raise InputError(p, "sequence list is empty", "write one sequence name per line")
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise InputError(p, f"sequence list names {dup} more than once", "list every sequence once")
-    return names
 
 
 def _plan(gt_seq: Path, pred_seq: Path) -> _SequencePlan:
@@ -215,9 +183,9 @@ def evaluate_dataset(
         raise ValueError(f"workers must be >= 1, got {workers}")
     gt_root, pred_root = Path(gt_dir), Path(pred_dir)
     if sequences is None:
-        names = list_sequences(gt_root)
+        names = list_sequence_folders(gt_root, "ground-truth folder")
     elif isinstance(sequences, (str, os.PathLike)):
-        names = read_sequence_list(sequences)
+        names = read_split_file(sequences)
     else:
         names = list(sequences)
     if not names:

@@ -21,7 +21,7 @@ from evolve.inference.config import InferenceConfig
 from evolve.inference.memory_manager import MemoryManager
 from evolve.inference.object_manager import ObjectManager
 from evolve.inference.padding import pad_to_multiple, unpad
-from evolve.model.network import EVOLVE
+from evolve.model.evolve.network import EVOLVE
 from evolve.utils.errors import InputError
 
 
@@ -38,7 +38,7 @@ class InferenceCore:
     """Streaming inference over one video at a time (batch size 1).
 
     Args:
-        network: an :class:`~evolve.model.network.EVOLVE` whose parameters live on ``device``
+        network: an :class:`~evolve.model.evolve.network.EVOLVE` whose parameters live on ``device``
             (its train/eval mode does not change the output: BN is frozen and nothing drops out).
         config: :class:`InferenceConfig` (defaults = DESIGN 5).
         device: where frames are processed (``torch.device`` or string).

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from evolve.inference.config import InferenceConfig
 from evolve.inference.memory_store import MemoryBucket, TokenSet
-from evolve.model.network import FrameFeatures, MaskMemory
+from evolve.model.evolve.network import FrameFeatures, MaskMemory
 
 
 class MemoryManager:

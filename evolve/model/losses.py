@@ -117,7 +117,7 @@ def dice_loss(prob: Tensor, labels: Tensor) -> Tensor:
 
 
 class LossComputer:
-    """Cutie's losses over the outputs of :class:`~evolve.model.train_wrapper.TrainWrapper`.
+    """Cutie's losses over the outputs of :class:`~evolve.model.evolve.train_wrapper.TrainWrapper`.
 
     Args:
         config: :class:`LossConfig`.

@@ -1,4 +1,10 @@
-"""Loading network weights with Cutie's single-object <-> multi-object channel surgery (DESIGN 4).
+"""Weights files: reading them and loading them into a network, with Cutie's single-object <->
+multi-object channel surgery (DESIGN 4). Every reader of a weights file (``weights=``,
+``checkpoint=``, evaluation, pictures) goes through this module.
+
+Files: a plain network ``state_dict`` (``<exp_id>_<stage>_last.pth``) or a full training
+checkpoint (``..._ckpt_last.pth``, whose ``"weights"`` entry is the state dict); DDP ``module.``
+and wrapper ``network.`` prefixes are stripped.
 
 A single-object network (pre-training, 1 object per clip) has a 4-channel mask-encoder conv1
 (RGB + mask) and 257-channel sensory compressions in the pixel fusers (sensory + mask); the
@@ -18,11 +24,17 @@ error naming the keys.
 from __future__ import annotations
 
 import logging
+import os
+import pickle
+import zipfile
 from dataclasses import dataclass, field
-from typing import Mapping
+from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn
+
+from evolve.utils.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -91,14 +103,80 @@ def _describe(state: Mapping[str, Tensor]) -> str:
     return f"{size}, {events}{kd}"
 
 
-def load_weights(network: nn.Module, state_dict: Mapping[str, Tensor], strict: bool = False) -> LoadReport:
+def read_torch_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` of a weights or checkpoint file, with clear errors.
+
+    Raises:
+        InputError: the file is missing, truncated, or not a torch file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file does not exist", "check the path given to weights= / checkpoint=")
+    try:
+        return torch.load(p, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise InputError(p, f"cannot load ({type(e).__name__}: {e})", "the file is truncated or not a torch checkpoint; use another copy") from e
+
+
+def state_dict_of(obj: Any, path: str | os.PathLike) -> dict[str, Tensor]:
+    """The network ``state_dict`` inside a loaded weights file or full checkpoint.
+
+    Raises:
+        InputError: the object holds no state dict (names ``path``).
+    """
+    if isinstance(obj, dict) and "weights" in obj and isinstance(obj["weights"], dict):
+        obj = obj["weights"]
+    if isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj) and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return _strip_prefixes(obj)
+    raise InputError(path, "no network state_dict inside", "pass a .pth written by evolve (weights or checkpoint file)")
+
+
+def read_weights_file(path: str | os.PathLike) -> dict[str, Tensor]:
+    """The network state dict of a weights file or full checkpoint (on the CPU).
+
+    Raises:
+        InputError: missing, unreadable, or no state dict inside.
+    """
+    return state_dict_of(read_torch_file(path), path)
+
+
+def load_weights_from(
+    network: nn.Module, state_dict: Mapping[str, Tensor], source: str | os.PathLike, exact: bool = False, fix: str | None = None,
+    check_only: bool = False,
+) -> LoadReport:
+    """:func:`load_weights`, with every refusal turned into an :class:`InputError` naming ``source``.
+
+    Args:
+        network: the network to fill.
+        state_dict: its tensors (from :func:`read_weights_file`).
+        source: the file (or a description) the tensors came from, for messages.
+        exact: also refuse missing, unexpected or adapted tensors (resuming a checkpoint).
+        fix: what to tell the user when the weights do not fit (a default names the model settings).
+        check_only: check shapes and names without copying (works on a ``meta``-device network,
+            so a run can refuse bad weights before it writes anything).
+
+    Raises:
+        InputError: shapes that do not fit, nothing loadable, or (``exact``) any difference.
+    """
+    fix = fix or "build the network with the model= config (and events=) the weights were trained with"
+    try:
+        report = load_weights(network, state_dict, check_only=check_only)
+    except WeightsMismatchError as e:
+        raise InputError(source, f"these weights do not fit the network ({e})", fix) from e
+    if exact and (report.missing or report.unexpected or report.adapted):
+        raise InputError(source, f"the weights do not match the network exactly ({report})", fix)
+    return report
+
+
+def load_weights(network: nn.Module, state_dict: Mapping[str, Tensor], strict: bool = False, check_only: bool = False) -> LoadReport:
     """Copy a network state dict into ``network`` with the single <-> multi-object surgery.
 
     Args:
-        network: an :class:`~evolve.model.network.EVOLVE`.
+        network: an :class:`~evolve.model.evolve.network.EVOLVE`.
         state_dict: tensors by name (``module.`` / ``network.`` prefixes are stripped), e.g.
             ``torch.load(weights_path, map_location="cpu")``.
         strict: also refuse missing or unexpected keys (shape mismatches are always refused).
+        check_only: do every check and build the report, but copy nothing.
     Returns:
         :class:`LoadReport` (also logged: a warning when keys are missing or unexpected).
     Raises:
@@ -140,10 +218,12 @@ def load_weights(network: nn.Module, state_dict: Mapping[str, Tensor], strict: b
         raise WeightsMismatchError(f"refusing to load: no checkpoint key matches the network (checkpoint keys start {sorted(state)[:3]}). Fix: pass an EVOLVE network state dict.")
     if strict and (report.missing or report.unexpected):
         raise WeightsMismatchError(f"strict loading failed: {report}")
+    report.loaded = len(to_load)
+    if check_only:
+        return report
     with torch.no_grad():
         for key, value in to_load.items():
             own[key].copy_(value.to(own[key].dtype))
-    report.loaded = len(to_load)
     if report.missing or report.unexpected:
         logger.warning("load_weights: %s", report)
     else:

@@ -20,13 +20,12 @@ those of the visible GPUs, else (compile-only machines) :data:`COMPILE_ONLY_ARCH
 
 Command line (prebuild, e.g. at install time on a GPU machine)::
 
-    python -m evolve.ops.build            # CUDA extension for the visible GPUs
-    python -m evolve.ops.build --host     # host test build
+    evolve-build-ops            # CUDA extension for the visible GPUs
+    evolve-build-ops --host     # host test build
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import logging
@@ -370,28 +369,3 @@ def load_host_extension(verbose: bool = False) -> ModuleType:
         RuntimeError: the compiler failed.
     """
     return _load("evolve_deform_host", HOST_SOURCES, _base_parts(), verbose, cuda=False, toolkit=None)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m evolve.ops.build [--host] [--archs 8.0;9.0] [--verbose]``: build and report."""
-    parser = argparse.ArgumentParser(prog="python -m evolve.ops.build", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", action="store_true", help="build the host test build instead of the CUDA one")
-    parser.add_argument("--archs", default=None, help="CUDA architectures, e.g. '8.0;9.0' (default: visible GPUs)")
-    parser.add_argument("--verbose", action="store_true", help="show compiler commands and output")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        if args.host:
-            module = load_host_extension(verbose=args.verbose)
-        else:
-            module = load_cuda_extension(verbose=args.verbose,
-                                         archs=parse_arch_list(args.archs) if args.archs else None)
-    except ExtensionUnavailable as e:
-        print(f"cannot build: {e}", file=sys.stderr)
-        return 2
-    print(f"built {module.__name__} ({module.__file__})")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

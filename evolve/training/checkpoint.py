@@ -11,18 +11,15 @@ Files in ``output/<exp_id>/`` (DESIGN 4):
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from evolve.utils.atomic import atomic_open
+from evolve.model.weights import read_torch_file
 from evolve.utils.errors import InputError
 
 CHECKPOINT_FORMAT = 1
@@ -37,44 +34,6 @@ def weights_path(out_dir: Path, exp_id: str, stage: str, it: int | None = None) 
 def checkpoint_path(out_dir: Path, exp_id: str, stage: str) -> Path:
     """Path of the full training-state checkpoint of ``stage``."""
     return Path(out_dir) / f"{exp_id}_{stage}_ckpt_last.pth"
-
-
-def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename (never a torn file)."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    with atomic_open(path, "wb") as f:
-        f.write(buf.getvalue())
-
-
-def load_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load`` with clear errors.
-
-    Raises:
-        InputError: missing, truncated or non-torch file.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "file does not exist", "check the path given to weights= / checkpoint=")
-    try:
-        return torch.load(p, map_location=map_location, weights_only=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
-        raise InputError(p, f"cannot load ({type(e).__name__}: {e})", "the file is truncated or not a torch checkpoint; use another copy") from e
-
-
-def extract_weights(obj: Any, path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The network ``state_dict`` inside a weights file or a full checkpoint.
-
-    Raises:
-        InputError: the object holds no state dict.
-    """
-    if isinstance(obj, dict) and "weights" in obj and isinstance(obj["weights"], dict):
-        obj = obj["weights"]
-    if isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj) and all(
-        isinstance(v, torch.Tensor) for v in obj.values()
-    ):
-        return obj
-    raise InputError(path, "no network state_dict inside", "pass a .pth written by evolve (weights or checkpoint file)")
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -100,7 +59,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     Raises:
         InputError: not a full checkpoint (e.g. a weights-only file was passed to checkpoint=).
     """
-    obj = load_file(path, map_location)
+    obj = read_torch_file(path, map_location)
     required = ("format", "it", "weights", "optimizer", "stage")
     if not isinstance(obj, dict) or any(k not in obj for k in required):
         raise InputError(

@@ -8,11 +8,9 @@ Keys and meanings follow Cutie/EVOLVE (DESIGN 4, reference/cutie.md 3.1).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from omegaconf import MISSING
-
-from evolve.model.config import ModelConfig
 
 
 @dataclass
@@ -106,7 +104,6 @@ class StageConfig:
     max_skip: int = 5
     reverse_prob: float = 0.0
     deep_update_prob: float = 0.2
-    point_supervision: bool = True
     train_num_points: int = 12544
     oversample_ratio: float = 3.0
     importance_sample_ratio: float = 0.75
@@ -119,6 +116,13 @@ class TrainConfig:
 
     Attributes:
         exp_id: run name; outputs go to ``<output_root>/<exp_id>/``; re-running an exp_id resumes it.
+        task: the kind of training (:mod:`evolve.training.task`; ``semi_supervised``).
+        model: the network's config node, validated by :mod:`evolve.model.registry` against the
+            typed config of its ``arch`` (``model=small|base`` are EVOLVE).
+        extend: continue a finished stage of this exp_id up to a larger ``num_iterations``
+            (without it, a rerun with more iterations is refused with an explanation).
+        eval_after_training: after the last stage, evaluate the final weights on ``data.val``
+            with the task's protocol and write the results to ``<output>/val/``.
         data_root: folder the data configs' dataset roots are relative to (``${data_root}/LLE_DAVIS``).
         weights: network weights for the first enabled stage (single->multi-object surgery applied).
         checkpoint: full training state to resume the first enabled stage from.
@@ -128,6 +132,7 @@ class TrainConfig:
     """
 
     exp_id: str = "default"
+    task: str = "semi_supervised"
     output_root: str = "output"
     data_root: str = "data"
     weights: Optional[str] = None
@@ -142,20 +147,8 @@ class TrainConfig:
     save_weights_interval: int = 10_000
     save_checkpoint_interval: int = 1_000
     eval_after_training: bool = False
-    model: ModelConfig = MISSING
+    extend: bool = False
+    model: Any = MISSING
     data: DataConfig = MISSING
     pre_training: StageConfig = field(default_factory=StageConfig)
     main_training: StageConfig = field(default_factory=StageConfig)
-
-
-def register_configs() -> None:
-    """Register the structured schemas with Hydra's ConfigStore (called by the entry points,
-    never at import). ``configs/train_config.yaml`` lists ``train_schema`` first in its
-    defaults so every key it and the command line set is type-checked."""
-    from hydra.core.config_store import ConfigStore
-
-    from evolve.eval_config import EvalConfig
-
-    cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=TrainConfig)
-    cs.store(name="eval_schema", node=EvalConfig)

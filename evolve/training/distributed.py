@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from evolve.utils.devices import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -46,23 +48,6 @@ def _env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
-def resolve_device(requested: str, local_rank: int) -> torch.device:
-    """``"auto"`` -> ``cuda:<local_rank>`` when CUDA is available, else CPU; ``"cpu"`` / ``"cuda"`` forced.
-
-    Raises:
-        RuntimeError: ``"cuda"`` requested but no GPU is visible.
-    """
-    if requested == "cpu":
-        return torch.device("cpu")
-    if requested in ("cuda", "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
-        if requested == "cuda":
-            raise RuntimeError("device=cuda was requested but no CUDA GPU is visible (use device=cpu or device=auto)")
-        return torch.device("cpu")
-    raise ValueError(f"device must be auto|cpu|cuda, got {requested!r}")
-
-
 def init_distributed(device: str = "auto", timeout_s: int = 1800) -> DistInfo:
     """Read torchrun's environment and start the process group if ``WORLD_SIZE > 1``.
 
@@ -72,6 +57,9 @@ def init_distributed(device: str = "auto", timeout_s: int = 1800) -> DistInfo:
 
     Returns:
         The :class:`DistInfo` of this process. With one process no group is created.
+
+    Raises:
+        InputError: an unknown device, or CUDA asked for where no GPU is visible.
     """
     rank = _env_int("RANK", 0)
     world_size = _env_int("WORLD_SIZE", 1)
@@ -133,3 +121,12 @@ def cleanup(info: DistInfo) -> None:
     """Destroy the process group if this job created one."""
     if info.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def all_gather_object(obj, info: DistInfo) -> list:
+    """Every rank's ``obj`` (a picklable object), in rank order; ``[obj]`` with one process."""
+    if not info.distributed:
+        return [obj]
+    out: list = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out

@@ -1,48 +1,24 @@
-"""Per-rank log files and console output for a training or evaluation run."""
+"""Stopping a training run cleanly on SIGINT / SIGTERM."""
 
 from __future__ import annotations
 
 import logging
 import signal
-import sys
-import time
-from pathlib import Path
 from types import FrameType
-
-from evolve.training.distributed import DistInfo
-
-
-def setup_logging(out_dir: Path, info: DistInfo, name: str = "train") -> Path:
-    """Log to ``out_dir/<date>-<name>-rank<r>.log`` (INFO) and to the console (rank 0: INFO, others: WARNING).
-
-    Returns the log file path.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}-{name}-rank{info.rank}.log"
-    fmt = logging.Formatter(f"[%(asctime)s r{info.rank}] %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
-    file_handler = logging.FileHandler(path)
-    file_handler.setFormatter(fmt)
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
-    console.setLevel(logging.INFO if info.is_main else logging.WARNING)
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    root.addHandler(file_handler)
-    root.addHandler(console)
-    root.setLevel(logging.INFO)
-    return path
+from typing import Optional
 
 
 class GracefulStop:
-    """Turns SIGINT/SIGTERM into a flag checked between iterations (then save and exit cleanly).
+    """Turns SIGINT/SIGTERM into a flag checked between iterations (then save and exit).
 
-    A second signal restores the default handler behaviour (immediate stop).
-    Use as a context manager around the training loop.
+    ``signum`` records the signal, so the program can exit with ``128 + signum`` and a
+    scheduler sees the interruption. A second signal restores the default handler behaviour
+    (immediate stop). Use as a context manager around the training loop.
     """
 
     def __init__(self) -> None:
         self.requested = False
+        self.signum: Optional[int] = None
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -50,6 +26,7 @@ class GracefulStop:
             signal.signal(signum, signal.SIG_DFL)
             signal.raise_signal(signum)
         self.requested = True
+        self.signum = signum
         logging.getLogger(__name__).warning("signal %d: will save a checkpoint and stop after this iteration", signum)
 
     def __call__(self) -> bool:

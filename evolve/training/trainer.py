@@ -21,12 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from evolve.model import LossComputer, LossConfig, TrainWrapper, parameter_groups
+from evolve.model.param_groups import parameter_groups
 from evolve.training import checkpoint as ckpt
 from evolve.training.config import StageConfig, TrainConfig
-from evolve.training.distributed import DistInfo, all_reduce_mean, any_rank
-from evolve.utils.seeding import stable_seed
+from evolve.training.distributed import DistInfo, all_gather_object, all_reduce_mean, any_rank
 from evolve.training.schedule import build_scheduler
+from evolve.utils.atomic import atomic_torch_save
+from evolve.utils.seeding import stable_seed
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,16 @@ def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 class Trainer:
-    """Trains ``network`` for one stage.
+    """Trains ``network`` for one stage (task-agnostic).
 
     Args:
         cfg: the whole training config (intervals, seed, exp_id).
         stage: ``"pre_training"`` or ``"main_training"``.
         stage_cfg: that stage's :class:`StageConfig`.
-        network: an :class:`evolve.model.EVOLVE` (moved to ``info.device`` here).
+        network: the network (any registered architecture; moved to ``info.device`` here).
+        wrapper: the task's module running a batch through ``network`` (``outputs = wrapper(batch)``);
+            its parameters are ``network``'s.
+        loss: the task's ``loss(outputs, batch) -> {"total_loss": ..., ...}``.
         info: this process's place in the job.
         out_dir: ``output/<exp_id>``.
         on_images: called on rank 0 every ``log_image_interval`` iterations with
@@ -77,6 +81,8 @@ class Trainer:
         stage: str,
         stage_cfg: StageConfig,
         network: nn.Module,
+        wrapper: nn.Module,
+        loss: Callable[[Any, Any], dict[str, torch.Tensor]],
         info: DistInfo,
         out_dir: Path,
         on_images: Callable[[int, dict, dict], None] | None = None,
@@ -86,7 +92,7 @@ class Trainer:
         self.on_images, self.writer = on_images, writer
         self.device = info.device
         self.network = network.to(self.device)
-        self.wrapper = TrainWrapper(self.network, stage_cfg.num_ref_frames, stage_cfg.deep_update_prob)
+        self.wrapper = wrapper.to(self.device)
         if info.distributed:
             self.model: nn.Module = DistributedDataParallel(
                 self.wrapper,
@@ -96,15 +102,7 @@ class Trainer:
             )
         else:
             self.model = self.wrapper
-        self.loss = LossComputer(
-            LossConfig(
-                num_points=stage_cfg.train_num_points,
-                oversample_ratio=stage_cfg.oversample_ratio,
-                importance_sample_ratio=stage_cfg.importance_sample_ratio,
-                sensory_aux_weight=stage_cfg.aux_weight,
-                query_aux_weight=stage_cfg.aux_weight,
-            )
-        )
+        self.loss = loss
         self.amp = bool(stage_cfg.amp) and self.device.type == "cuda"
         if stage_cfg.amp and not self.amp:
             log.info("%s: AMP is only used on CUDA; running in float32 on %s", stage, self.device)
@@ -146,25 +144,34 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": ckpt.capture_rng_state(),
+            "rng": all_gather_object(ckpt.capture_rng_state(), self.info),  # one entry per rank
             "config": _yaml(self.cfg),  # the resolved run config, for the record
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (the network must already have the same architecture)."""
+        """Restore a :meth:`state_dict` (the network must already have the same architecture),
+        including this rank's Python, NumPy, torch and CUDA RNG states when the checkpoint was
+        written by a job with the same number of processes."""
         self.network.load_state_dict(state["weights"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.it = int(state["it"])
+        rng = state.get("rng")
+        if isinstance(rng, list) and len(rng) == self.info.world_size:
+            ckpt.restore_rng_state(rng[self.info.rank])
+        elif rng is not None:
+            log.warning("%s: the checkpoint's RNG states are from %s process(es), this job has %d: not restored",
+                        self.stage, len(rng) if isinstance(rng, list) else 1, self.info.world_size)
 
     def save(self, finished: bool = False) -> None:
-        """Write the weights (``_last`` and, at intervals, numbered) and the full checkpoint (rank 0)."""
+        """Write the weights (``_last``) and the full checkpoint (rank 0 writes; every rank must
+        call it, since the checkpoint gathers every rank's RNG state)."""
+        state = self.state_dict(finished)
         if not self.info.is_main:
             return
-        weights = self.network.state_dict()
-        ckpt.save_atomic(weights, ckpt.weights_path(self.out_dir, self.cfg.exp_id, self.stage))
-        ckpt.save_atomic(self.state_dict(finished), ckpt.checkpoint_path(self.out_dir, self.cfg.exp_id, self.stage))
+        atomic_torch_save(state["weights"], ckpt.weights_path(self.out_dir, self.cfg.exp_id, self.stage))
+        atomic_torch_save(state, ckpt.checkpoint_path(self.out_dir, self.cfg.exp_id, self.stage))
         log.info("%s: saved weights and checkpoint at iteration %d%s", self.stage, self.it, " (finished)" if finished else "")
 
     # ----------------------------------------------------------------------------- steps
@@ -237,7 +244,7 @@ class Trainer:
                 ):
                     self.on_images(self.it, batch, outputs)
                 if self.it % self.cfg.save_weights_interval == 0 and self.info.is_main:
-                    ckpt.save_atomic(self.network.state_dict(), ckpt.weights_path(self.out_dir, self.cfg.exp_id, self.stage, self.it))
+                    atomic_torch_save(self.network.state_dict(), ckpt.weights_path(self.out_dir, self.cfg.exp_id, self.stage, self.it))
                 if self.it % self.cfg.save_checkpoint_interval == 0 and self.it < total:
                     self.save()
         finally:

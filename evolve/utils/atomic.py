@@ -67,3 +67,18 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable[[IO[bytes]], Non
     """Call ``writer(file_object)`` on a temporary binary file, then rename it to ``path``."""
     with atomic_open(path, "wb") as f:
         writer(f)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj)`` to a temporary file in the same folder, then rename (never a torn file).
+
+    The object is serialised in memory first, so a failure while pickling leaves nothing behind.
+    """
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with atomic_open(path, "wb") as f:
+        f.write(buf.getvalue())

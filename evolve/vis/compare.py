@@ -10,14 +10,12 @@ labelled; the picture is written atomically as PNG.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from evolve.data.image_io import read_mask, write_frame
+from evolve.data.image_io import read_mask
 from evolve.data.layout import detect_layout, index_sequence
 from evolve.data.voxel import frame_voxel_grid
 from evolve.utils.errors import InputError
@@ -64,35 +62,3 @@ def comparison_row(root: str | Path, seq: str, index: int, preds: dict[str, Path
     scale = height / h
     tiles = [cv2.resize(t, (round(w * scale), height), interpolation=cv2.INTER_AREA) for t in tiles]
     return side_by_side(*tiles)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line; exit status 2 on bad input."""
-    p = argparse.ArgumentParser(prog="python -m evolve.vis.compare", description=__doc__.splitlines()[0])
-    p.add_argument("root", help="LLE-format dataset root (lle_davis / lle_vos / generic detected)")
-    p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("--sequences", nargs="+", required=True)
-    p.add_argument("--frames", nargs="+", type=int, default=[10], help="frame indices (0-based)")
-    p.add_argument("--pred", action="append", default=[], metavar="NAME=DIR", help="a run's prediction folder (<DIR>/<seq>/<frame>.png)")
-    p.add_argument("--height", type=int, default=240, help="row height in pixels")
-    args = p.parse_args(argv)
-    try:
-        preds = {}
-        for item in args.pred:
-            name, sep, folder = item.partition("=")
-            if not sep:
-                raise InputError(None, f"--pred {item!r} is not NAME=DIR", "write e.g. --pred events=output/run/lle-davis")
-            preds[name] = Path(folder)
-        rows = [comparison_row(args.root, s, f, preds, args.height) for s in args.sequences for f in args.frames]
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    write_frame(args.out, np.concatenate(rows, axis=0))
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,21 +13,24 @@ present, otherwise they are built from the event chunk; frame 0 shows the chunk 
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from evolve.data.events import EventChunk, load_event_chunk
-from evolve.data.image_io import list_images, read_frame, write_frame
+from evolve.data.image_io import list_images, read_frame
 from evolve.data.voxel import chunk_to_voxel_grid
 from evolve.utils.errors import InputError
 from evolve.vis.events import brighten, chunk_event_image, voxel_to_rgb
 
 
-def _lle_base(root: Path) -> Path:
+def lle_base(root: Path) -> Path:
+    """The ``trainval_480p`` folder of an LLE-DAVIS root (or ``root`` itself when it is one).
+
+    Raises:
+        InputError: neither holds ``Lowlight_Images``.
+    """
     if (root / "trainval_480p" / "Lowlight_Images").is_dir():
         return root / "trainval_480p"
     if (root / "Lowlight_Images").is_dir():
@@ -149,42 +152,3 @@ def write_mp4(path: Path, rows: list[np.ndarray], fps: float = 10.0) -> None:
     finally:
         writer.release()
         tmp.unlink(missing_ok=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Write synthesis pictures; exit status 2 on bad input."""
-    p = argparse.ArgumentParser(prog="python -m evolve.vis.synthesis_pictures", description="Rows of normal | low-light | events | voxel bins.")
-    p.add_argument("root", help="LLE-DAVIS root (holding trainval_480p/)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--sequences", nargs="+", default=None, help="default: every sequence")
-    p.add_argument("--frames", nargs="+", default=None, help="frame names (stems) to draw; default all")
-    p.add_argument("--max-frames", type=int, default=None, help="at most this many frames per sequence")
-    p.add_argument("--tile-height", type=int, default=240, help="tile height in pixels (default 240)")
-    p.add_argument("--background", choices=("black", "white"), default="black", help="event-image background")
-    p.add_argument("--mp4", action="store_true", help="one MP4 per sequence instead of PNGs")
-    p.add_argument("--fps", type=float, default=10.0, help="MP4 frame rate")
-    args = p.parse_args(argv)
-    out = Path(args.out)
-    try:
-        base = _lle_base(Path(args.root))
-        seqs = args.sequences or sorted(d.name for d in (base / "Lowlight_Images").iterdir() if d.is_dir())
-        for seq in seqs:
-            rows = sequence_rows(base, seq, args.frames, args.max_frames, args.tile_height, args.background)
-            if args.mp4:
-                out.mkdir(parents=True, exist_ok=True)
-                write_mp4(out / f"{seq}.mp4", [r for _, r in rows], args.fps)
-                print(out / f"{seq}.mp4")
-            else:
-                n = 0
-                for stem, row in rows:
-                    write_frame(out / seq / f"{stem}.png", row)
-                    n += 1
-                print(f"{out / seq}: {n} pictures")
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

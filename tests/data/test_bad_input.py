@@ -10,7 +10,7 @@ from evolve.data.augment import AugmentConfig
 from evolve.data.events import EventChunk, load_event_chunk, save_event_chunk
 from evolve.data.image_io import write_mask
 from evolve.data.precompute_voxels import precompute
-from evolve.data.test_reader import VOSTestDataset
+from evolve.data.video_reader import VOSTestDataset
 from evolve.data.train_sampler import ClipSamplerConfig, TrainDatasetSpec, VOSClipDataset
 from evolve.utils.errors import InputError
 from tests.data.conftest import make_tiny_dataset, random_chunk

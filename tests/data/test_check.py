@@ -2,7 +2,8 @@ import pytest
 import numpy as np
 from PIL import Image
 
-from evolve.data.check import check_dataset, main
+from evolve.apps.check import main
+from evolve.data.check import check_dataset
 from evolve.data.events import EventChunk, load_event_chunk, save_event_chunk
 from evolve.data.image_io import write_mask
 from evolve.data.precompute_voxels import precompute

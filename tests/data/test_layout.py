@@ -12,9 +12,8 @@ from evolve.data.layout import (
     list_sequences,
     lle_davis,
     lle_vos,
-    natural_key,
-    read_split_file,
 )
+from evolve.data.splits import natural_key, read_split_file
 from evolve.utils.errors import InputError
 from tests.data.conftest import make_tiny_dataset, random_chunk, write_chunk
 

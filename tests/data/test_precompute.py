@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from evolve.data.layout import generic
-from evolve.data.precompute_voxels import main, precompute
+from evolve.apps.voxels import main
+from evolve.data.precompute_voxels import precompute
 from evolve.utils.errors import InputError
 from tests.data.test_voxel import _loop_voxel
 
@@ -54,5 +55,5 @@ def test_generic_layout_and_frames_only_layouts(tiny_lle_davis, capsys, tmp_path
     assert len(list((root / "cache").rglob("*.npy"))) == 9
     with pytest.raises(InputError, match="no event folder"):
         precompute(generic(root, "trainval_480p/Lowlight_Images", "trainval_480p/Annotations"))
-    assert main([str(tmp_path), "--layout", "davis", "--no-progress"]) == 1
+    assert main([str(tmp_path), "--layout", "davis", "--no-progress"]) == 2
     assert "no event folder" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""``python -m evolve.eval`` end to end in a subprocess."""
+"""``evolve-jf`` (``python -m evolve.apps.jf``) end to end in a subprocess."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "evolve.eval", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "evolve.apps.jf", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
 def test_cli_writes_both_csvs_with_the_official_columns(small_dataset, tmp_path):

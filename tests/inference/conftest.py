@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evolve.model import EVOLVE
+from evolve.model.evolve import EVOLVE
 from tests.model.helpers import build
 
 

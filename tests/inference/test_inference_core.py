@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from evolve.inference import InferenceConfig, InferenceCore, LongTermConfig
 from evolve.inference.inference_core import stagger_offsets
-from evolve.model import TrainWrapper
+from evolve.model.evolve import TrainWrapper
 from evolve.utils.errors import InputError
 from tests.model.helpers import build, make_clip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from evolve.model import EVOLVE, load_model_config
+from evolve.model.evolve import EVOLVE, load_model_config
 
 
 def build(name: str = "small", overrides: tuple[str, ...] = (), single_object: bool = False, seed: int = 0) -> EVOLVE:

@@ -10,7 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from evolve.model.config import ModelConfig, load_model_config, model_config_dir, model_config_from_dict
+from evolve.model.evolve.config import ModelConfig, load_model_config, model_config_from_dict
+from evolve.model.registry import model_config_dir
 from evolve.utils.errors import InputError
 
 

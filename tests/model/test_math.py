@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from evolve.model.encoders import EDFT
+from evolve.model.evolve.encoders import EDFT
 from evolve.model.layers import aggregate_probabilities, gru_update, sine_positional_encoding
 from evolve.model.memory_ops import anisotropic_l2_similarity, readout, softmax_affinity
-from evolve.model.summarizer import ObjectSummarizer
-from evolve.model.transformer import refinement_weights
+from evolve.model.evolve.summarizer import ObjectSummarizer
+from evolve.model.evolve.transformer import refinement_weights
 
 
 def test_anisotropic_l2_matches_loop():

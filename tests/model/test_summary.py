@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from evolve.apps.model_summary import summary_program
 from evolve.model import summary
 from evolve.model.summary import Variant, count_parameters
 
@@ -34,7 +35,7 @@ def test_base_modules_match_the_reference_counts():
 def test_cli_writes_the_table(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(summary, "VARIANTS", (Variant("small, events on", "small"), Variant("small, events off", "small", ("events=false",))))
     out = tmp_path / "docs" / "params.md"
-    assert summary.main(["--out", str(out)]) == 0
+    assert summary_program(["--out", str(out)]) == 0
     text = out.read_text()
     assert "| module | small, events on | small, events off |" in text
     assert "| `event_encoder` | 2.789 | - |" in text

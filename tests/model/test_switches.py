@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evolve.model import EVOLVE, load_model_config
+from evolve.model.evolve import EVOLVE, load_model_config
 from tests.model.helpers import build
 
 

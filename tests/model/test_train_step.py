@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from evolve.model import LossComputer, LossConfig, TrainWrapper
+from evolve.model.losses import LossComputer, LossConfig
+from evolve.model.evolve import TrainWrapper
 from tests.model.helpers import make_clip
 
 

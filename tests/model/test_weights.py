@@ -8,8 +8,10 @@ import pytest
 import torch
 import torchvision
 
-from evolve.model import EVOLVE, TrainWrapper, WeightsMismatchError, load_model_config, load_weights, parameter_groups
-from evolve.model.network import FrameFeatures
+from evolve.model.evolve import EVOLVE, TrainWrapper, load_model_config
+from evolve.model.weights import WeightsMismatchError, load_weights
+from evolve.model.param_groups import parameter_groups
+from evolve.model.evolve.network import FrameFeatures
 from evolve.utils.errors import InputError
 from tests.model.helpers import build
 
@@ -111,9 +113,9 @@ def test_pretrained_backbones_from_local_files(tmp_path, caplog):
     path = tmp_path / "resnet18.pth"
     torch.save(rgb_net.state_dict(), path)
     cfg = load_model_config("small", [f"pretrained_backbone={path}", f"pretrained_mask_encoder={path}"])
-    with caplog.at_level(logging.INFO, logger="evolve.model.network"):
+    with caplog.at_level(logging.INFO, logger="evolve.model.evolve.network"):
         net = EVOLVE(cfg)
-    records = [r for r in caplog.records if r.name == "evolve.model.network"]
+    records = [r for r in caplog.records if r.name == "evolve.model.evolve.network"]
     assert len(records) == 1 and str(path) in records[0].getMessage() and "random" not in records[0].getMessage()
     ref = rgb_net.state_dict()
     torch.testing.assert_close(net.pixel_encoder.layer3[1].conv2.weight, ref["layer3.1.conv2.weight"])
@@ -126,9 +128,9 @@ def test_pretrained_backbones_from_local_files(tmp_path, caplog):
     assert float(net.mask_encoder.backbone.conv1.weight[:, 3:].detach().abs().sum()) > 0
 
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="evolve.model.network"), torch.device("meta"):
+    with caplog.at_level(logging.INFO, logger="evolve.model.evolve.network"), torch.device("meta"):
         EVOLVE(load_model_config("small"))
-    records = [r for r in caplog.records if r.name == "evolve.model.network"]
+    records = [r for r in caplog.records if r.name == "evolve.model.evolve.network"]
     assert len(records) == 1 and "random init" in records[0].getMessage()
 
     with pytest.raises(InputError, match="not found"):

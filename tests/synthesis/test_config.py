@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from evolve.data.synthesis.config import SimulatorConfig, SynthesisConfig, load_synthesis_config
+from evolve.synthesis.config import SimulatorConfig, SynthesisConfig, load_synthesis_config
 from evolve.utils.errors import InputError
 
 DEFAULT_YAML = Path(__file__).resolve().parents[2] / "configs" / "synthesis" / "default.yaml"

@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import evolve.data.synthesis.convert as convert_mod
+import evolve.synthesis.convert as convert_mod
 from evolve.data.events import load_event_chunk
 from evolve.data.image_io import read_frame, read_mask
-from evolve.data.synthesis.config import CalibrationConfig, SimulatorConfig, SynthesisConfig
-from evolve.data.synthesis.convert import convert_dataset
-from evolve.data.synthesis.lowlight import sample_lowlight_params
-from evolve.data.synthesis.source import open_source
-from evolve.data.synthesize import main
+from evolve.synthesis.config import CalibrationConfig, SimulatorConfig, SynthesisConfig
+from evolve.synthesis.convert import convert_dataset
+from evolve.synthesis.lowlight import sample_lowlight_params
+from evolve.synthesis.source import open_source
+from evolve.apps.synthesize import main
 from evolve.data.voxel import chunk_to_voxel_grid
 from evolve.utils.errors import InputError
 
@@ -122,7 +122,12 @@ def test_youtube_vos_layout_sparse_masks_and_no_splits(ytvos_tiny, tmp_path):
     base = out / "trainval_480p"
     assert "no split files" in res.split_note
     assert (base / "ImageSets/2017/train.txt").read_text() == "0a1b2c\nffee00\n"
-    assert (base / "ImageSets/2017/val.txt").read_text() == ""
+    assert (base / "ImageSets/2017/val.txt").read_text() == "0a1b2c\nffee00\n"  # no split in the source: all in both
+    held = _run(ytvos_tiny, tmp_path / "held", _cfg(voxels=False), val_fraction=0.5)
+    assert "1 of 2 sequences held out" in held.split_note
+    hbase = tmp_path / "held" / "trainval_480p" / "ImageSets" / "2017"
+    train, val = hbase.joinpath("train.txt").read_text().split(), hbase.joinpath("val.txt").read_text().split()
+    assert len(train) == len(val) == 1 and sorted(train + val) == ["0a1b2c", "ffee00"]
     seq = "0a1b2c"
     assert sorted(p.name for p in (base / "JPEGImages" / seq).iterdir()) == [f"{5 * t:05d}.jpg" for t in range(6)]
     assert sorted(p.name for p in (base / "Lowlight_event" / seq).iterdir()) == [f"{5 * t:05d}.npz" for t in range(1, 6)]
@@ -199,8 +204,8 @@ def test_open_source_on_real_davis2016(davis2016):
 
 
 def test_calibration_windows_skip_warmup_and_report_table(davis2016_tiny, tmp_path):
-    from evolve.data.synthesis.calibrate import load_windows, measure_density, window_starts
-    from evolve.data.synthesis.report import dataset_table
+    from evolve.synthesis.calibrate import load_windows, measure_density, window_starts
+    from evolve.synthesis.dataset_table import dataset_table
 
     assert window_starts(50, 2, 4) == [0, 45] and window_starts(4, 2, 4) == [0] and window_starts(1, 2, 4) == []
     src = open_source(davis2016_tiny)

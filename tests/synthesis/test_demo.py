@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from evolve.data.image_io import read_mask
-from evolve.data.synthesis.baseline import copy_first_mask_scores, f_measure, j_measure
-from evolve.data.synthesis.config import SimulatorConfig, SynthesisConfig
-from evolve.data.synthesis.demo import DemoConfig, ensure_demo_dataset, render_sequence
+from evolve.eval.baselines import copy_first_mask
+from evolve.synthesis.config import SimulatorConfig, SynthesisConfig
+from evolve.synthesis.demo import DemoConfig, ensure_demo_dataset, render_sequence
 
 
 def _centroid(mask):
@@ -41,19 +41,6 @@ def test_objects_are_visible_travel_far_and_change_scale(name):
         assert max(areas) / max(min(a for a in areas if a > 0), 1) >= 1.3
 
 
-def test_simple_j_and_f_measures():
-    a = np.zeros((50, 50), bool)
-    a[10:30, 10:30] = True
-    b = np.zeros((50, 50), bool)
-    b[10:30, 20:40] = True  # overlap 20x10 = 200, union 600
-    assert j_measure(a, b) == pytest.approx(200 / 600)
-    assert j_measure(a, a) == 1.0 and j_measure(~a & a, ~a & a) == 1.0
-    assert f_measure(a, a) == 1.0 and f_measure(a, np.zeros_like(a)) == 0.0
-    shifted = np.roll(a, 1, axis=1)  # 1 px shift is inside the tolerance (radius 1 at 50x50)
-    assert f_measure(a, shifted) == 1.0
-    assert f_measure(a, b) < 0.7
-
-
 def test_ensure_demo_dataset_is_idempotent_deterministic_and_converted(tmp_path):
     synth = SynthesisConfig(target_density=None, simulator=SimulatorConfig(contrast_threshold=0.3))
     cfg = DemoConfig(height=48, width=64, num_train=2, num_val=1, min_frames=5, max_frames=6, synthesis=synth)
@@ -78,4 +65,5 @@ def test_ensure_demo_dataset_is_idempotent_deterministic_and_converted(tmp_path)
             assert p.read_bytes() == (other / p.relative_to(root)).read_bytes(), p
     assert json.loads((tmp_path / "demo" / "demo.json").read_text())["fingerprint"]
     # Copying the first mask to every frame scores poorly: the objects move.
-    assert copy_first_mask_scores(root, "train")["J"] < 0.5
+    copied = copy_first_mask(base / "Annotations", tmp_path / "copy", base / "ImageSets/2017/train.txt")
+    assert copied.global_row()["J-Mean"] < 0.5

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evolve.data.synthesis.config import LowLightConfig
-from evolve.data.synthesis.lowlight import (
+from evolve.synthesis.config import LowLightConfig
+from evolve.synthesis.lowlight import (
     LowLightParams,
     LowLightSynthesizer,
     add_noise,
@@ -46,8 +46,8 @@ def test_params_stable_per_name_and_seed():
 
 def test_params_stable_across_processes_with_different_hash_salt():
     code = (
-        "from evolve.data.synthesis.config import LowLightConfig;"
-        "from evolve.data.synthesis.lowlight import sample_lowlight_params as s;"
+        "from evolve.synthesis.config import LowLightConfig;"
+        "from evolve.synthesis.lowlight import sample_lowlight_params as s;"
         "print(repr(s(LowLightConfig(), 3, 'blackswan')))"
     )
     outs = {

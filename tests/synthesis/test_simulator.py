@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from evolve.data.events import validate_events
-from evolve.data.synthesis.config import SimulatorConfig
-from evolve.data.synthesis.interpolation import bidirectional_flow, flow_interpolate
-from evolve.data.synthesis.simulator import EventSimulator, rgb_to_luma, simulate_frames
+from evolve.synthesis.config import SimulatorConfig
+from evolve.synthesis.interpolation import bidirectional_flow, flow_interpolate
+from evolve.synthesis.simulator import EventSimulator, rgb_to_luma, simulate_frames
 
 EPS = 1e-3
 DT = 40000.0

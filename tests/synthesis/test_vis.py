@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from evolve.data.image_io import read_frame
-from evolve.data.synthesis.config import SimulatorConfig, SynthesisConfig
-from evolve.data.synthesis.convert import convert_dataset
+from evolve.synthesis.config import SimulatorConfig, SynthesisConfig
+from evolve.synthesis.convert import convert_dataset
 from evolve.vis.events import diverging_colours, event_image, voxel_to_rgb
-from evolve.vis.synthesis_pictures import main
+from evolve.apps.pictures import main
 
 
 def test_event_image_colours():

@@ -33,7 +33,7 @@ FAST = [
 @pytest.fixture(scope="session")
 def tiny_data_root(tmp_path_factory) -> Path:
     """``<root>/LLE_DAVIS``: 3 train + 1 val procedural sequences of 8 frames at 64x64."""
-    from evolve.data.synthesis.demo import DemoConfig, ensure_demo_dataset
+    from evolve.synthesis.demo import DemoConfig, ensure_demo_dataset
 
     root = tmp_path_factory.mktemp("data")
     cfg = DemoConfig(height=64, width=64, num_train=3, num_val=1, min_frames=8, max_frames=8, seed=3)

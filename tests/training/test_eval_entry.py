@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from evolve.model import EVOLVE, load_model_config
+from evolve.model.evolve import EVOLVE, load_model_config
 from tests.training.conftest import run_script
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ def small_weights(tmp_path_factory):
 
 def test_predictions_stats_csvs_and_pictures(tiny_data_root, small_weights, tmp_path):
     out = tmp_path / "pred"
-    args = ["model=small", "dataset=lle-davis", f"data_root={tiny_data_root}", f"weights={small_weights}",
+    args = ["model=small", "dataset=lle_davis", f"data_root={tiny_data_root}", f"weights={small_weights}",
             f"output_dir={out}", "device=cpu", "num_workers=0", "eval_workers=1",
             "save_overlays=true", "save_event_pictures=true", "save_mp4=true"]
     r = run_script("eval_vos.py", *args)
@@ -56,20 +56,20 @@ def test_predictions_stats_csvs_and_pictures(tiny_data_root, small_weights, tmp_
     before = first.stat().st_mtime_ns
     again = run_script("eval_vos.py", *args)
     assert again.returncode == 2
-    assert f"{out}: output folder already holds predictions. Fix: pass overwrite=True" in again.stderr
+    assert f"{out}: output folder already holds predictions. Fix: pass overwrite=true" in again.stderr
     assert first.stat().st_mtime_ns == before
 
 
 def test_weights_of_another_model_are_a_clear_error(tiny_data_root, small_weights, tmp_path):
-    r = run_script("eval_vos.py", "model=base", "dataset=lle-davis", f"data_root={tiny_data_root}",
+    r = run_script("eval_vos.py", "model=base", "dataset=lle_davis", f"data_root={tiny_data_root}",
                    f"weights={small_weights}", f"output_dir={tmp_path / 'p'}", "device=cpu")
     assert r.returncode == 2
-    assert f"{small_weights}: weights do not fit model=base" in r.stderr and "Fix:" in r.stderr
+    assert f"{small_weights}: these weights do not fit the network" in r.stderr and "Fix:" in r.stderr
     assert not (tmp_path / "p").exists() or not list((tmp_path / "p").rglob("*.png"))
 
 
 def test_missing_weights_and_unknown_dataset(tiny_data_root, tmp_path):
-    r = run_script("eval_vos.py", "model=small", "dataset=lle-davis", f"data_root={tiny_data_root}", f"output_dir={tmp_path}")
+    r = run_script("eval_vos.py", "model=small", "dataset=lle_davis", f"data_root={tiny_data_root}", f"output_dir={tmp_path}")
     assert r.returncode == 2 and "no weights given. Fix: pass weights=" in r.stderr
     r = run_script("eval_vos.py", "model=small", "dataset=davis-2099", "weights=x.pth", f"output_dir={tmp_path}")
     assert r.returncode == 2 and "unknown dataset 'davis-2099'" in r.stderr

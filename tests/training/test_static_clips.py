@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from evolve.data.image_io import read_frame, write_frame, write_mask
-from evolve.data.static_clips import StaticClipConfig, StaticClipDataset, find_image_mask_pairs
+from evolve.synthesis.static_clips import StaticClipConfig, StaticClipDataset, find_image_mask_pairs
 from evolve.utils.errors import InputError
 
 

@@ -119,7 +119,7 @@ def test_data_root_that_does_not_exist_is_a_clear_error_and_outputs_are_untouche
 def test_config_key_typo_is_a_clear_error(tmp_path):
     r = run_script("train.py", "main_training.learing_rate=0.1", f"output_root={tmp_path}")
     assert r.returncode != 0
-    assert "learing_rate" in r.stderr and "StageConfig" in r.stderr
+    assert r.returncode == 2 and "learing_rate" in r.stderr and "StageConfig" in r.stderr and "Fix: check the spelling" in r.stderr
     assert not (tmp_path / "default").exists() or not list((tmp_path / "default").glob("*.pth"))
 
 
@@ -134,7 +134,7 @@ def test_checkpoint_from_another_model_size_is_a_clear_error(tiny_data_root, tmp
     base = [o for o in FAST if not o.startswith("model=")] + ["model=base"]
     r = run_script("train.py", "exp_id=b", *base, f"data_root={tiny_data_root}", f"output_root={tmp_path}", f"checkpoint={ckpt}")
     assert r.returncode == 2
-    assert f"{ckpt}: these weights do not fit the network being trained" in r.stderr
-    assert "Fix: use the model= (small/base)" in r.stderr
+    assert f"{ckpt}: these weights do not fit the network" in r.stderr
+    assert "Fix: resume with the model config (model=, events=)" in r.stderr
     assert (existing / "notes.txt").read_text() == "keep me"
     assert not list(existing.glob("*.pth"))

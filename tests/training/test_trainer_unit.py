@@ -6,8 +6,15 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from evolve.model import EVOLVE, load_model_config
+import random
+
+import numpy as np
+
+from evolve.model.evolve import EVOLVE, load_model_config
+from evolve.model.weights import state_dict_of
 from evolve.training import checkpoint as ckpt
+from evolve.training.tasks.semi_supervised import SemiSupervisedTask
+from evolve.utils.atomic import atomic_torch_save
 from evolve.training.config import StageConfig, TrainConfig
 from evolve.training.distributed import DistInfo
 from evolve.training.schedule import lr_lambda
@@ -29,15 +36,15 @@ def test_step_schedule_matches_cutie_numbers():
 
 def test_weights_only_file_is_refused_as_checkpoint(tmp_path):
     path = tmp_path / "w.pth"
-    ckpt.save_atomic({"a": torch.zeros(2)}, path)
+    atomic_torch_save({"a": torch.zeros(2)}, path)
     with pytest.raises(InputError, match=r"w\.pth: not a full training checkpoint.*Fix: use weights="):
         ckpt.read_checkpoint(path)
-    assert set(ckpt.extract_weights(torch.load(path), path)) == {"a"}
+    assert set(state_dict_of(torch.load(path), path)) == {"a"}
 
 
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     path = tmp_path / "c.pth"
-    ckpt.save_atomic({"format": 1, "it": 3, "weights": {}, "optimizer": {}, "stage": "main_training"}, path)
+    atomic_torch_save({"format": 1, "it": 3, "weights": {}, "optimizer": {}, "stage": "main_training"}, path)
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(InputError, match=r"c\.pth: cannot load"):
         ckpt.read_checkpoint(path)
@@ -48,7 +55,9 @@ def _trainer(tmp_path) -> Trainer:
     cfg.exp_id = "unit"
     stage = OmegaConf.structured(StageConfig(num_iterations=3, batch_size=1, amp=False, train_num_points=256))
     net = EVOLVE(load_model_config("small"))
-    return Trainer(cfg, "main_training", stage, net, DistInfo(0, 1, 0, torch.device("cpu")), tmp_path)
+    task = SemiSupervisedTask()
+    return Trainer(cfg, "main_training", stage, net, task.build_wrapper(net, stage), task.build_loss(stage),
+                   DistInfo(0, 1, 0, torch.device("cpu")), tmp_path)
 
 
 def test_non_finite_loss_stops_without_updating_or_saving(tmp_path):
@@ -66,8 +75,22 @@ def test_non_finite_loss_stops_without_updating_or_saving(tmp_path):
 def test_a_step_updates_weights_and_the_state_round_trips(tmp_path):
     trainer = _trainer(tmp_path)
     batch = make_clip(batch=1, frames=3, num_objects=2, height=32, width=32)
+    before = {k: v.clone() for k, v in trainer.network.state_dict().items()}
+    trainer.optimizer.zero_grad()
     scalars, _ = trainer.train_step(batch)
     assert trainer.it == 1 and torch.isfinite(torch.tensor(scalars["total_loss"]))
+    after = trainer.network.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    # AdamW moves every parameter that received a gradient (its first step is lr * sign(g) in size),
+    # and weight decay moves the rest: the mask decoder, the key projection and both encoders change.
+    for prefix in ("mask_decoder.", "key_proj.", "pixel_encoder.layer3.", "event_encoder.layer3.", "object_transformer."):
+        assert any(k.startswith(prefix) for k in changed), prefix
+    w = "mask_decoder.pred.weight"
+    step = (after[w] - before[w]).abs()
+    lr = trainer.optimizer.param_groups[-1]["lr"]
+    assert step.max() <= lr * 1.01 + 1e-9 and step.max() > lr * 0.5  # Adam's first step is at most lr per element
+    # buffers (BN statistics, frozen) do not change
+    assert all(torch.equal(before[k], after[k]) for k in before if "running_" in k)
     trainer.save()
     state = ckpt.read_checkpoint(ckpt.checkpoint_path(tmp_path, "unit", "main_training"))
     assert state["it"] == 1 and not state["finished"] and "exp_id: unit" in state["config"]
@@ -76,3 +99,19 @@ def test_a_step_updates_weights_and_the_state_round_trips(tmp_path):
     a, b = trainer.network.state_dict(), other.network.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert other.optimizer.state_dict()["state"].keys() == trainer.optimizer.state_dict()["state"].keys()
+
+
+def test_resume_restores_the_python_numpy_and_torch_rng_states(tmp_path):
+    trainer = _trainer(tmp_path)
+    random.seed(11)
+    np.random.seed(12)
+    torch.manual_seed(13)
+    trainer.save()
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(())))
+    state = ckpt.read_checkpoint(ckpt.checkpoint_path(tmp_path, "unit", "main_training"))
+    assert isinstance(state["rng"], list) and len(state["rng"]) == 1  # one entry per rank
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    _trainer(tmp_path).load_state_dict(state)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected

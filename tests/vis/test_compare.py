@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from evolve.data.image_io import read_frame
-from evolve.data.synthesis.demo import DemoConfig, ensure_demo_dataset
-from evolve.vis.compare import comparison_row, main
+from evolve.synthesis.demo import DemoConfig, ensure_demo_dataset
+from evolve.apps.compare import main
+from evolve.vis.compare import comparison_row
 
 
 @pytest.fixture(scope="module")

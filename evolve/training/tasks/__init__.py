@@ -1,0 +1,1 @@
+"""Built-in training tasks (see :mod:`evolve.training.task`)."""
