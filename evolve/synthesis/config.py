@@ -183,7 +183,7 @@ class CalibrationConfig:
 
 @dataclass
 class SynthesisConfig:
-    """Everything the converter (``python -m evolve.data.synthesize``) needs.
+    """Everything the converter (``evolve-synthesize``) needs.
 
     Attributes:
         seed: global seed; every random draw is seeded by (seed, sequence name, purpose).

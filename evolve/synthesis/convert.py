@@ -179,7 +179,7 @@ def convert_sequence(
             total_events += n
             on_events += int((chunk.p > 0).sum())
             if config.voxels:
-                voxel = chunk_to_voxel_grid(chunk, h, w, config.num_bins).numpy()  # (B, H, W) float32
+                voxel = chunk_to_voxel_grid(chunk, (h, w), config.num_bins).numpy()  # (B, H, W) float32
                 names = [stem] if i > 1 else [stems[0], stem]  # frame 0 uses the voxel of frame 1
                 for name in names:
                     with atomic_open(dirs["voxels"] / f"{name}.npy", "wb") as f:
