@@ -76,7 +76,7 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
     from evolve.eval.semi_supervised import PictureOptions, has_predictions, run_semi_supervised
     from evolve.inference.config import inference_config_from_dict
     from evolve.model import registry
-    from evolve.utils.devices import resolve_device
+    from evolve.utils.devices import configure_tf32, resolve_device
 
     key = str(cfg.dataset).replace("-", "_")
     if key not in cfg.datasets:
@@ -91,6 +91,7 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
     if has_predictions(out_dir) and not cfg.overwrite:
         raise InputError(out_dir, "output folder already holds predictions", "pass overwrite=true, or another exp_id / output_dir")
     device = resolve_device(cfg.device)
+    configure_tf32(device, cfg.tf32)
     opts = {k: getattr(ds, k) for k in ("image_dir", "mask_dir", "event_dir", "voxel_dir") if getattr(ds, k)} if ds.layout == "generic" else {}
     layout = make_layout(ds.layout, ds.root, **opts)
     bins = registry.event_bins(model_cfg) or DEFAULT_NUM_BINS
