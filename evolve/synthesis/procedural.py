@@ -44,6 +44,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from evolve.data.image_io import davis_palette, write_frame, write_mask
+from evolve.data.procedural import CLASSES_FILE, RECORD_DIR
 from evolve.synthesis.appearance import (
     COLOUR_NAMES,
     COLOURS,
@@ -91,8 +92,6 @@ KINDS: dict[str, tuple[str, ...]] = {
     "referring": ("referring",),
     "both": ("query", "support", "referring"),
 }
-RECORD_DIR = "Procedural"
-CLASSES_FILE = "classes.json"
 MARKER = "procedural.json"
 
 
@@ -645,22 +644,3 @@ def ensure_procedural_dataset(
         with atomic_open(marker, "w") as fh:
             json.dump({"fingerprint": fp, "config": config_to_dict(cfg), "generator_version": GENERATOR_VERSION}, fh, indent=2, sort_keys=True)
     return lle_root
-
-
-def read_record(path: str | os.PathLike) -> dict:
-    """Read a video record (``Procedural/<seq>.json``).
-
-    Raises:
-        InputError: missing file, not JSON, or a required key missing.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "procedural record does not exist", "generate the dataset with evolve-procedural-data --out <root>")
-    try:
-        rec = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"not valid JSON ({e})", "regenerate the dataset") from e
-    missing = [k for k in ("sequence", "height", "width", "num_frames", "frame_names", "objects", "expressions") if k not in rec]
-    if missing:
-        raise InputError(path, f"record lacks {missing}", "regenerate the dataset with this version of evolve")
-    return rec

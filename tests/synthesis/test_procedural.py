@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from evolve.data.image_io import read_mask
+from evolve.data.procedural import open_procedural
 from evolve.synthesis.appearance import COLOUR_NAMES, HELD_OUT_PAIRS, SHAPES, SIZE_NAMES, TEXTURES
 from evolve.synthesis.config import SimulatorConfig, SynthesisConfig
 from evolve.synthesis.drawing import SPRITE_RADIUS, shape_mask, sprite_transform, warp_sprite_mask
@@ -33,6 +34,7 @@ from evolve.synthesis.procedural import (
     support_spec,
 )
 from evolve.utils.errors import InputError
+from evolve.vis.procedural import procedural_grid
 
 SMALL = dict(height=64, width=64, min_frames=8, max_frames=10)
 
@@ -322,6 +324,12 @@ def test_dataset_is_converted_idempotent_and_records_copied(tmp_path):
             ids, _ = read_mask(base / "Annotations" / seq / f"{name}.png")
             for o in rec["objects"]:
                 assert int((ids == o["id"]).sum()) == o["visible_area"][t]
+    index = open_procedural(tmp_path / "p")
+    assert index.base == base and index.sequences("val", "referring") == ["proc-r-val-000"]
+    # the picture helper: a caption line per object plus the sequence line, 4 frames + 2 tiles
+    rec = index.records["proc-r-val-000"]
+    grid = procedural_grid(tmp_path / "p", ["proc-r-val-000"], num_frames=4, zoom=2)
+    assert grid.dtype == np.uint8 and grid.shape == (14 * (1 + len(rec["objects"])) + 4 + 96, 6 * 96 + 5 * 3, 3)
     files = {p: p.stat().st_mtime_ns for p in (tmp_path / "p").rglob("*") if p.is_file()}
     assert ensure_procedural_dataset(tmp_path / "p", cfg) == root
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "p").rglob("*") if p.is_file()} == files
