@@ -93,6 +93,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "both": ("query", "support", "referring"),
 }
 MARKER = "procedural.json"
+BUILDING = "procedural.building.json"  # the fingerprint of the build in progress
 
 
 def _default_synthesis() -> SynthesisConfig:
@@ -175,6 +176,10 @@ class ProceduralConfig:
                 raise bad(f"{name} = {getattr(self, name)}", "give a value in [0, 1]")
         if self.max_tries < 1:
             raise bad("max_tries < 1", "try at least one placement")
+        per_split = (self.num_train + self.num_val) * sum(g in self.groups for g in ("query", "referring"))
+        support = (self.support_train + self.support_val) * len(MOTION_CLASSES) if "support" in self.groups else 0
+        if per_split + support == 0:
+            raise bad(f"kind {self.kind!r} with these counts makes no video", "raise --num-train (or the support counts)")
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -596,7 +601,8 @@ def ensure_procedural_dataset(
     Idempotent and safe from several processes at once (an exclusive file lock;
     ``<root>/procedural.json``, written last, marks a complete dataset); an interrupted run
     resumes (rendered videos and converted sequences are kept). A dataset built with another
-    config is removed and rebuilt. Torch runs with one intra-op thread meanwhile.
+    config (complete, or interrupted: ``procedural.building.json`` holds the fingerprint of the
+    build in progress) is removed and rebuilt. Torch runs with one intra-op thread meanwhile.
 
     Args:
         root: folder for the dataset (created if needed).
@@ -627,10 +633,18 @@ def ensure_procedural_dataset(
                     return lle_root
             except (json.JSONDecodeError, OSError):
                 pass
-            for sub in ("DAVIS", "LLE_DAVIS"):
-                if (root / sub).is_dir():
-                    shutil.rmtree(root / sub)
+            _remove_build(root)
             marker.unlink()
+        building = root / BUILDING
+        if building.is_file():
+            try:
+                same = json.loads(building.read_text()).get("fingerprint") == fp
+            except (json.JSONDecodeError, OSError):
+                same = False
+            if not same:  # an interrupted build with other settings: start again
+                _remove_build(root)
+        with atomic_open(building, "w") as fh:
+            json.dump({"fingerprint": fp}, fh)
         if log:
             log(f"procedural dataset ({cfg.kind}): generating under {root}")
         specs = write_procedural_source(root / "DAVIS", cfg, log)
@@ -643,4 +657,12 @@ def ensure_procedural_dataset(
             _write_json(dst / fname, json.loads((src / fname).read_text()))
         with atomic_open(marker, "w") as fh:
             json.dump({"fingerprint": fp, "config": config_to_dict(cfg), "generator_version": GENERATOR_VERSION}, fh, indent=2, sort_keys=True)
+        building.unlink()
     return lle_root
+
+
+def _remove_build(root: Path) -> None:
+    """Delete the generated folders (DAVIS source and LLE-DAVIS conversion) under ``root``."""
+    for sub in ("DAVIS", "LLE_DAVIS"):
+        if (root / sub).is_dir():
+            shutil.rmtree(root / sub)

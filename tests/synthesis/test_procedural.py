@@ -334,3 +334,25 @@ def test_dataset_is_converted_idempotent_and_records_copied(tmp_path):
     files = {p: p.stat().st_mtime_ns for p in (tmp_path / "p").rglob("*") if p.is_file()}
     assert ensure_procedural_dataset(tmp_path / "p", cfg) == root
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "p").rglob("*") if p.is_file()} == files
+
+
+def test_interrupted_build_with_other_settings_is_restarted(tmp_path, monkeypatch):
+    import evolve.synthesis.convert as convert
+
+    synth = SynthesisConfig(target_density=None, simulator=SimulatorConfig(contrast_threshold=0.3))
+    small = dict(height=48, width=48, kind="referring", num_train=1, num_val=0, min_frames=5, max_frames=5, synthesis=synth)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(convert, "convert_dataset", crash)
+    with pytest.raises(KeyboardInterrupt):  # rendered with seed 0, stopped before the conversion
+        ensure_procedural_dataset(tmp_path / "p", ProceduralConfig(**small, seed=0))
+    monkeypatch.undo()
+    cfg = ProceduralConfig(**small, seed=5)
+    root = ensure_procedural_dataset(tmp_path / "p", cfg)
+    rec = json.loads((root / "trainval_480p/Procedural/proc-r-train-000.json").read_text())
+    assert rec == json.loads(json.dumps(render_video(cfg, dataset_specs(cfg)[0])[2]))  # seed 5's video, not seed 0's
+    assert not (tmp_path / "p" / "procedural.building.json").exists()
+    with pytest.raises(InputError, match="makes no video"):
+        ProceduralConfig(kind="referring", num_train=0, num_val=0)
