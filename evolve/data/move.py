@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -91,7 +92,9 @@ def decode_rle(rle: Any, where: Path, frame: int) -> np.ndarray:
             obj = mask_utils.frPyObjects({"size": [h, w], "counts": [int(c) for c in counts]}, h, w)
         else:
             obj = {"size": [h, w], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-        m = mask_utils.decode(obj)
+        with warnings.catch_warnings():  # pycocotools' NumPy 2 copy-keyword deprecation notice
+            warnings.simplefilter("ignore", DeprecationWarning)
+            m = mask_utils.decode(obj)
     except (ValueError, TypeError, UnicodeEncodeError) as e:
         raise InputError(where, f"mask of frame {frame} cannot be decoded ({e})", "restore the annotation file from the MOVE release") from e
     return np.asarray(m, dtype=bool).reshape(h, w)
