@@ -14,8 +14,9 @@ A record holds ``sequence``, ``height``, ``width``, ``num_frames``, ``frame_name
 Every moving object is one :class:`~evolve.data.motion.MotionInstance` on the frames where its
 visible area is positive; static objects are distractors and belong to no class.
 
-``classes.json`` may be a list of ``{"name", "parent", "fold"}`` objects, an object with such a
-list under ``"classes"``, or an object mapping each name to ``{"parent", "fold"}``.
+``classes.json`` may be an object with a list of ``{"name", "parent", "fold"}`` objects under
+``"motion_classes"`` (the generator's form, next to its vocabularies) or ``"classes"``, such a
+list itself, or an object mapping each name to ``{"parent", "fold"}``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def read_class_file(path: str | os.PathLike) -> dict[str, MotionClass]:
     p = Path(path)
     raw = _read_json(p, "class file")
     entries: list[dict]
-    if isinstance(raw, dict) and isinstance(raw.get("classes"), list):
+    if isinstance(raw, dict) and isinstance(raw.get("motion_classes"), list):
+        entries = raw["motion_classes"]
+    elif isinstance(raw, dict) and isinstance(raw.get("classes"), list):
         entries = raw["classes"]
     elif isinstance(raw, list):
         entries = raw

@@ -90,7 +90,7 @@ def write_procedural(root: Path, videos: Sequence[tuple[str, str, Sequence[str],
     if class_form == "list":
         cls_json = entries
     elif class_form == "object":
-        cls_json = {"classes": entries}
+        cls_json = {"motion_classes": entries, "parents": ["translate", "diagonal"], "static": "static"}
     else:
         cls_json = {e["name"]: {"parent": e["parent"], "fold": e["fold"]} for e in entries}
     (base / "Procedural" / "classes.json").write_text(json.dumps(cls_json))
