@@ -157,3 +157,17 @@ def test_bad_model_configs():
         registry.load_model_config("dma", ["hidden_dim=30"])
     with pytest.raises(InputError):
         registry.load_model_config("dma", ["unknown_key=1"])
+
+
+def test_absent_masks_switch_trains_absent_ways():
+    from evolve.model.dma.config import DMALossConfig
+
+    net = tiny().train()
+    b = batch()
+    out = net(b)
+    paper = DMALoss(DMALossConfig())(out, b)
+    ours = DMALoss(DMALossConfig(absent_masks=True))(out, b)
+    pred = F.interpolate(out["mask_logits"].flatten(0, 2)[:, None], size=(H, W), mode="bilinear", align_corners=False)[:, 0].view(B, N, T, H, W)
+    present_only = mask_losses(pred[:, 0], b["query_masks"][:, 0])
+    both = mask_losses(pred.flatten(0, 1), b["query_masks"].flatten(0, 1))
+    assert torch.allclose(paper["mask_iou"], present_only[1]) and torch.allclose(ours["mask_iou"], both[1])

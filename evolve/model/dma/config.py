@@ -29,6 +29,9 @@ class DMALossConfig:
         cls_pos_weight: BCE weight of present ways (3.0, the authors').
         object_cls, motion_cls: auxiliary object / motion category CE on the support (0.005 each).
         ortho: orthogonality ``mean |cos(m, a)|`` of motion and appearance tokens (0.05).
+        absent_masks: ours: the predicted masks of ways absent from the query are also trained
+            (against empty targets), so the decoder learns to leave moving objects of other
+            motions unlabelled (False = the authors: mask losses on present ways only).
     """
 
     ce: float = 0.25
@@ -38,6 +41,7 @@ class DMALossConfig:
     object_cls: float = 0.005
     motion_cls: float = 0.005
     ortho: float = 0.05
+    absent_masks: bool = False
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 - Masks: binary cross-entropy (weight ``ce``) + soft-IoU loss ``1 - (I + 1) / (U + 1)`` over
   each (way, clip) volume (weight ``iou``), on logits upsampled bilinearly to the frame size, for
-  (a) the predicted masks of the ways whose target is present, (b) the class-agnostic proposal
+  (a) the predicted masks of the ways whose target is present (of every way with
+  ``absent_masks``, ours), (b) the class-agnostic proposal
   against every moving object of the query, (c) the ground-truth-branch masks of every way
   (absent ways against empty targets).
 - Presence: BCE-with-logits of the presence scores against "the way's target is present"
@@ -64,7 +65,8 @@ class DMALoss:
         present = batch["present"].bool()  # (B, N)
         losses: dict[str, Tensor] = {}
         pred = _up(out["mask_logits"], size)
-        losses["mask_ce"], losses["mask_iou"] = mask_losses(pred[present], gt[present])
+        trained = torch.ones_like(present) if c.absent_masks else present
+        losses["mask_ce"], losses["mask_iou"] = mask_losses(pred[trained], gt[trained])
         prop = _up(out["proposal_logits"], size)
         losses["proposal_ce"], losses["proposal_iou"] = mask_losses(prop, batch["moving_masks"].float())
         target = present.float()
