@@ -48,6 +48,7 @@ class ModelSpec:
 
 BUILTIN: dict[str, str] = {
     "evolve": "evolve.model.evolve.spec:SPEC",
+    "dma": "evolve.model.dma.spec:SPEC",
 }
 _REGISTERED: dict[str, ModelSpec] = {}
 
