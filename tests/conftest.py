@@ -55,3 +55,10 @@ def rng() -> np.random.Generator:
 @pytest.fixture(autouse=True)
 def _seed_torch():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _grad_mode_is_restored():
+    """A test that leaves autograd switched off breaks every later test that calls backward()."""
+    yield
+    assert torch.is_grad_enabled(), "this test left torch grad mode disabled; use `with torch.no_grad()`"

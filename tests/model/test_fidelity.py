@@ -16,7 +16,13 @@ from evolve.model.evolve.summarizer import RefinementSummarizer
 from evolve.model.evolve.transformer import DMOTBlock, DualMemoryObjectTransformer
 from evolve.model.layers import CrossAttention, SensoryDeepUpdater, SensoryUpdater, sine_positional_encoding
 
-torch.set_grad_enabled(False)
+
+
+@pytest.fixture(autouse=True)
+def _no_grad():
+    """Every check here is a forward pass; grad mode is restored for the other test modules."""
+    with torch.no_grad():
+        yield
 
 
 def layer_norm(x, ln: nn.LayerNorm):
