@@ -48,6 +48,8 @@ class ModelSpec:
 
 BUILTIN: dict[str, str] = {
     "evolve": "evolve.model.evolve.spec:SPEC",
+    "interaction": "evolve.model.interaction.spec:SPEC",
+    "gltm": "evolve.model.gltm.spec:SPEC",
 }
 _REGISTERED: dict[str, ModelSpec] = {}
 
