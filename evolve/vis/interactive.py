@@ -73,3 +73,65 @@ def draw_strokes(rgb: np.ndarray, strokes: Sequence[Stroke], palette: Optional[b
         if len(pts) == 1:
             cv2.circle(out, tuple(int(v) for v in pts[0, 0]), thickness + 1, colour, -1)
     return out
+
+
+def round_rows(root: str | Path, run_dirs: dict[str, Path], sequence: str, rounds: Sequence[int] = (1, 2, 3),
+               scribble_set: str = "robot", height: int = 180) -> np.ndarray:
+    """Rows of a protocol run's rounds on one sequence: for each method and round, the brightened
+    low-light annotated frame with the round's scribbles | the mask of that frame after the round
+    | the ground truth (labelled with the round, the frame and the sequence's J&F after it).
+
+    Args:
+        root: the LLE-format dataset.
+        run_dirs: method label -> protocol output folder (``rounds/<seq>/<set>/round_XX.json``,
+            ``round_XX_mask.png``, ``rounds.csv``).
+        sequence, rounds, scribble_set: what to draw.
+        height: tile height in pixels.
+    Returns:
+        uint8 (rows * height, W, 3).
+    Raises:
+        InputError: a missing round file or frame.
+    """
+    import csv
+
+    from evolve.data.image_io import read_frame, read_mask
+    from evolve.data.layout import detect_layout, index_sequence
+    from evolve.data.scribble_json import read_scribble_json
+    from evolve.utils.errors import InputError
+    from evolve.vis.compare import _label
+    from evolve.vis.events import brighten
+    from evolve.vis.overlay import overlay_mask, side_by_side
+
+    files = index_sequence(detect_layout(root), sequence)
+    rows = []
+    for method, run in run_dirs.items():
+        scores: dict[int, list[float]] = {}
+        csv_path = Path(run) / "rounds.csv"
+        if csv_path.is_file():
+            for row in csv.DictReader(csv_path.open()):
+                if row["sequence"] == sequence and row["scribble_set"] == scribble_set:
+                    scores.setdefault(int(row["round"]), []).append(float(row["J&F"]))
+        for r in rounds:
+            folder = Path(run) / "rounds" / sequence / scribble_set
+            json_path, mask_path = folder / f"round_{r:02d}.json", folder / f"round_{r:02d}_mask.png"
+            if not json_path.is_file() or not mask_path.is_file():
+                raise InputError(json_path, f"round {r} of {sequence} was not saved", "run evolve-eval-interactive with save_rounds=true")
+            s = read_scribble_json(json_path)
+            frame = s.annotated_frame if s.annotated_frame is not None else 0
+            bright, _ = brighten(read_frame(files.frame_files[frame]))
+            pred, _ = read_mask(mask_path)
+            gt, palette = read_mask(files.mask_files[files.frames[frame]])
+            jf = f", J&F {np.mean(scores[r]):.3f}" if r in scores else ""
+            scale = height / bright.shape[0]
+            size = (int(round(bright.shape[1] * scale)), height)
+            small = lambda im: cv2.resize(im, size, interpolation=cv2.INTER_AREA)  # noqa: E731
+            thickness = max(2, int(round(3 / scale)))
+            tiles = [
+                _label(small(draw_strokes(bright, s.frames[frame], palette, thickness)), f"{method}: round {r}, frame {frame}"),
+                _label(small(overlay_mask(bright, pred, palette)), f"after round {r}{jf}"),
+                _label(small(overlay_mask(bright, gt, palette)), "ground truth"),
+            ]
+            rows.append(side_by_side(*tiles))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    return np.concatenate(rows, axis=0)
