@@ -274,3 +274,23 @@ def run_protocol(
     extra = dict(extra or {})
     extra["wall_seconds"] = time.perf_counter() - t0
     return write_outputs(out_dir, samples, config, extra)
+
+
+def score_folder(gt_dir: Path, pred_dir: Path, sequences: Sequence[str]) -> dict[str, list[float]]:
+    """Score ``<pred_dir>/<seq>/<frame>.png`` as the protocol scores a round (every frame, J&F
+    per object = mean over frames of (J + F) / 2), e.g. for the copy-first-mask baseline.
+
+    Returns:
+        ``{sequence: [J&F per object]}``.
+    Raises:
+        InputError: a missing or unreadable prediction (named).
+    """
+    out = {}
+    for seq in sequences:
+        stems = sorted(p.stem for p in (Path(gt_dir) / seq).glob("*.png"))
+        gt = np.stack([read_mask(Path(gt_dir) / seq / f"{s}.png")[0] for s in stems])
+        pred = np.stack([read_mask(Path(pred_dir) / seq / f"{s}.png")[0] for s in stems])
+        ids = [int(v) for v in np.unique(gt) if v != 0]
+        j, f = score_prediction(pred, gt, ids)
+        out[seq] = (0.5 * (j.mean(0) + f.mean(0))).tolist()
+    return out
