@@ -34,6 +34,11 @@ def test_protocol_runs_for_evolve_and_gltm(tiny_root, trained, tmp_path):
     assert (out / "jf_vs_round.png").is_file() and (out / "jf_vs_time.png").is_file()
     seq = next((out / "rounds").iterdir())
     assert (seq / "robot" / "round_01.json").is_file() and (seq / "robot" / "round_02_mask.png").is_file()
+    # the rounds picture reads these outputs
+    from evolve.vis.interactive import round_rows
+
+    pic = round_rows(tiny_root / "LLE_DAVIS", {"ours": out}, seq.name, rounds=(1, 2), height=32)
+    assert pic.dtype.name == "uint8" and pic.shape[0] == 2 * (32 + 4) and pic.shape[2] == 3
     # the same folder again: refused without overwrite
     p = run(APP, *_common(tiny_root, out), "model=small", f"weights={evolve_w}", f"interaction_weights={trained['interaction']}")
     assert p.returncode == 2 and "overwrite=true" in p.stderr

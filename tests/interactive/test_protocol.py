@@ -79,3 +79,15 @@ def test_given_first_round_and_timeout(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["auc"] == pytest.approx(summary["auc"])
     assert (tmp_path / "jf_vs_round.png").stat().st_size > 0 and (tmp_path / "jf_vs_time.png").stat().st_size > 0
     assert summary["per_round"]["J_AND_F"] == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_score_folder_scores_every_frame(tmp_path):
+    from evolve.data.image_io import write_mask
+    from evolve.eval.interactive.protocol import score_folder
+
+    gt = _gt()[:2]
+    for t in range(2):
+        write_mask(tmp_path / "gt" / "s" / f"{t:05d}.png", gt[t])
+    write_mask(tmp_path / "pred" / "s" / "00000.png", gt[0])  # perfect: J = F = 1
+    write_mask(tmp_path / "pred" / "s" / "00001.png", np.zeros_like(gt[1]))  # empty: J = F = 0
+    assert score_folder(tmp_path / "gt", tmp_path / "pred", ["s"]) == {"s": [0.5]}
