@@ -26,7 +26,7 @@ it from its last checkpoint.
 
 Choices:
 {groups}
-  task=   semi_supervised
+  task=   semi_supervised | interactive (model=interaction|gltm, docs/interactive.md)
 
 Main keys:
   exp_id=NAME                     run name (outputs in output/NAME/)

@@ -66,6 +66,12 @@ class MemoryManager:
         if self.events:
             self.event_obj_memory = zeros_o.clone() if self.event_obj_memory is None else torch.cat([self.event_obj_memory, zeros_o], dim=1)
 
+    def write_next_as_permanent(self) -> None:
+        """Make the next :meth:`add_memory` write a permanent frame in every bucket (never evicted
+        by the FIFO nor consolidated), as for the frame a bucket is created on. Interactive
+        sessions use it for every annotated frame (docs/interactive.md)."""
+        self._new_buckets = list(self.buckets)
+
     def read(self, frame: FrameFeatures) -> tuple[Tensor, Optional[Tensor]]:
         """Pixel readouts of every object for the current frame.
 

@@ -49,6 +49,8 @@ class ModelSpec:
 BUILTIN: dict[str, str] = {
     "evolve": "evolve.model.evolve.spec:SPEC",
     "dma": "evolve.model.dma.spec:SPEC",
+    "interaction": "evolve.model.interaction.spec:SPEC",
+    "gltm": "evolve.model.gltm.spec:SPEC",
 }
 _REGISTERED: dict[str, ModelSpec] = {}
 

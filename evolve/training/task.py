@@ -91,6 +91,7 @@ class Task(abc.ABC):
 BUILTIN: dict[str, str] = {
     "semi_supervised": "evolve.training.tasks.semi_supervised:SemiSupervisedTask",
     "few_shot": "evolve.training.tasks.few_shot:FewShotTask",
+    "interactive": "evolve.training.tasks.interactive:InteractiveTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 
