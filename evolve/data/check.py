@@ -252,6 +252,8 @@ def _check_events(layout, seq, frames, sizes, quick, num_bins, rep: CheckReport)
                     "delete it and rerun evolve-voxels",
                 ))
         missing = [s for s in frames if s not in voxels]
+        if not have_ev and len(frames) >= 2 and missing[:1] == frames[:1] and frames[1] in voxels:
+            missing = missing[1:]  # frame 0 uses frame 1's grid (the frame-0 rule)
         if missing:
             msg = f"{vx_folder}: {len(missing)} of {len(frames)} frames have no cached voxel grid (first: {missing[0]})"
             if have_ev:

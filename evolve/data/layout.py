@@ -341,6 +341,8 @@ class SequenceFiles:
             frame gets the second frame's chunk unless it has its own); ``None`` when the
             sequence has no raw events.
         voxel_files: per frame, the cache file path (may not exist yet); ``None`` without cache.
+            With a cache and no raw events, frame 0 without its own file uses frame 1's (the
+            frame-0 rule of the chunks, DESIGN 2.3).
         has_events: False for frames-only sequences (voxel grids are zeros).
     """
 
@@ -470,6 +472,8 @@ def index_sequence(layout: DatasetLayout, seq: str) -> SequenceFiles:
         if vx_folder is not None:
             voxel_files = [vx_folder / f"{s}{VOXEL_EXTENSION}" for s in frames]
             if not have_events:
+                if n >= 2 and not voxel_files[0].is_file():
+                    voxel_files[0] = voxel_files[1]  # the frame-0 rule, applied to the cache (DESIGN 2.3)
                 for v in voxel_files:
                     if not v.is_file():
                         raise InputError(

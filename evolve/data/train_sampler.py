@@ -136,6 +136,23 @@ def grow_clip(seed_frame: int, num_frames: int, length: int, max_skip: int, rng:
     return sorted(chosen)
 
 
+def check_clip_labels(cls_gt: torch.Tensor, num_objects: int, source: str) -> None:
+    """Validate a clip's labels where they are made (the loss reads nothing back to check them).
+
+    Args:
+        cls_gt: int64 (T, 1, H, W) labels.
+        num_objects: the clip's object count N (labels must lie in 0..N).
+        source: the sequence (or image) the clip came from, for the message.
+
+    Raises:
+        InputError: a label outside 0..N.
+    """
+    lo, hi = int(cls_gt.min()), int(cls_gt.max())
+    if lo < 0 or hi > num_objects:
+        raise InputError(source, f"clip labels run {lo}..{hi} but the clip has {num_objects} object(s)",
+                         "check the masks of this sequence with evolve-check")
+
+
 class VOSClipDataset(Dataset):
     """Training clips from one or more VOS datasets (a map-style ``torch`` Dataset).
 
@@ -279,6 +296,7 @@ class VOSClipDataset(Dataset):
         first_frame_gt = (cls_gt[0] == ids).float()[None]  # (1, N_max, S, S)
         selector = torch.zeros(n_max, dtype=torch.float32)
         selector[:k] = 1.0
+        check_clip_labels(cls_gt, k, files.name)
         return {
             "rgb": rgb.contiguous(),  # (T, 3, S, S)
             "voxel": voxel.contiguous(),  # (T, B, S, S)

@@ -46,7 +46,14 @@ def predict_sequence(
     core: InferenceCore, reader: VideoReader, out_dir: Path, num_workers: int, vis_dir: Path | None = None,
     overlays: bool = False, event_pictures: bool = False, mp4: bool = False,
 ) -> tuple[int, float]:
-    """Segment one sequence; returns (frames, seconds spent in ``core.step``)."""
+    """Segment one sequence; returns (frames, seconds spent in ``core.step``).
+
+    The palette PNGs are written by a background thread while the next frame is segmented (the
+    PNG encoder releases the GIL); every write has finished, and the first write error (if any)
+    is raised, before this function returns.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from evolve.vis.overlay import overlay_mask, side_by_side, voxel_event_picture
 
     core.reset()
@@ -54,36 +61,40 @@ def predict_sequence(
     n = len(reader)
     seconds = 0.0
     rows = []
-    for sample in reader.loader(num_workers=num_workers, pin_memory=device.type == "cuda"):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        prob = core.step(sample.rgb.to(device, non_blocking=True), sample.voxel.to(device, non_blocking=True),
-                         mask=None if sample.mask is None else sample.mask.to(device),
-                         objects=sample.objects, end=sample.index == n - 1)  # (1+N, h, w)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds += time.perf_counter() - t0
-        if tuple(prob.shape[-2:]) != reader.original_size:
-            prob = F.interpolate(prob[None], size=reader.original_size, mode="bilinear", align_corners=False)[0]
-        channel = prob.argmax(0).cpu().numpy()  # (H, W) 0 = background, k = object_ids[k-1]
-        lut = np.asarray([0] + list(core.object_ids), dtype=np.uint8)
-        ids = lut[channel]
-        write_mask(out_dir / reader.name / f"{sample.name}.png", ids, reader.palette)
-        if vis_dir is not None and (overlays or event_pictures or mp4):
-            from evolve.vis.events import brighten
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="png-writer") as writer:
+        writes = []
+        for sample in reader.loader(num_workers=num_workers, pin_memory=device.type == "cuda"):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            prob = core.step(sample.rgb.to(device, non_blocking=True), sample.voxel.to(device, non_blocking=True),
+                             mask=None if sample.mask is None else sample.mask.to(device),
+                             objects=sample.objects, end=sample.index == n - 1)  # (1+N, h, w)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds += time.perf_counter() - t0
+            if tuple(prob.shape[-2:]) != reader.original_size:
+                prob = F.interpolate(prob[None], size=reader.original_size, mode="bilinear", align_corners=False)[0]
+            channel = prob.argmax(0).cpu().numpy()  # (H, W) 0 = background, k = object_ids[k-1]
+            lut = np.asarray([0] + list(core.object_ids), dtype=np.uint8)
+            ids = lut[channel]
+            writes.append(writer.submit(write_mask, out_dir / reader.name / f"{sample.name}.png", ids, reader.palette))
+            if vis_dir is not None and (overlays or event_pictures or mp4):
+                from evolve.vis.events import brighten
 
-            frame_u8 = (sample.rgb.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-            frame_u8, _ = brighten(frame_u8)
-            small_ids = ids if frame_u8.shape[:2] == ids.shape else _resize_ids(ids, frame_u8.shape[:2])
-            panels = [overlay_mask(frame_u8, small_ids, reader.palette)]
-            if event_pictures:
-                panels.append(voxel_event_picture(sample.voxel))
-            row = side_by_side(*panels)
-            if overlays or event_pictures:
-                write_frame(vis_dir / reader.name / f"{sample.name}.jpg", row)
-            if mp4:
-                rows.append(row)
+                frame_u8 = (sample.rgb.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+                frame_u8, _ = brighten(frame_u8)
+                small_ids = ids if frame_u8.shape[:2] == ids.shape else _resize_ids(ids, frame_u8.shape[:2])
+                panels = [overlay_mask(frame_u8, small_ids, reader.palette)]
+                if event_pictures:
+                    panels.append(voxel_event_picture(sample.voxel))
+                row = side_by_side(*panels)
+                if overlays or event_pictures:
+                    writes.append(writer.submit(write_frame, vis_dir / reader.name / f"{sample.name}.jpg", row))
+                if mp4:
+                    rows.append(row)
+        for w in writes:
+            w.result()  # raise the first write error here
     if mp4 and rows and vis_dir is not None:
         from evolve.vis.synthesis_pictures import write_mp4
 

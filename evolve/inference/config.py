@@ -16,8 +16,9 @@ class LongTermConfig:
 
     When a bucket's non-permanent working memory reaches ``max_mem_frames - 1`` frames, all but
     the newest ``min_mem_frames - 1`` are consolidated into at most ``num_prototypes``
-    prototype tokens; the long-term store is cut back to ``max_num_tokens - buffer_tokens``
-    tokens (lowest usage first) whenever it exceeds ``max_num_tokens``.
+    prototype tokens; before they are added, a store that has reached
+    ``max_num_tokens - num_prototypes`` tokens is cut back to
+    ``max_num_tokens - num_prototypes - buffer_tokens`` (lowest usage first), as Cutie does.
     """
 
     max_mem_frames: int = 10
@@ -43,6 +44,9 @@ class InferenceConfig:
         amp: run under autocast (float16 on CUDA, bfloat16 on CPU).
         max_internal_size: if > 0, frames whose shorter side is larger are downscaled so the
             shorter side is this many pixels (outputs are upscaled back); -1 = native size.
+        readout: ``gather`` = the top-k readout gathers the k values of each query pixel
+            (:func:`evolve.model.memory_ops.topk_readout`); ``dense`` = a dense affinity matrix
+            and a dense product (the same numbers; kept for comparison and benchmarks).
     """
 
     mem_every: int = 5
@@ -53,6 +57,7 @@ class InferenceConfig:
     long_term: LongTermConfig = field(default_factory=LongTermConfig)
     amp: bool = False
     max_internal_size: int = -1
+    readout: str = "gather"
 
     def validate(self) -> "InferenceConfig":
         """Raises InputError for values the memory manager cannot run with; returns self."""
@@ -66,12 +71,14 @@ class InferenceConfig:
             bad(f"max_mem_frames is {self.max_mem_frames}", "use max_mem_frames >= 1 (5)")
         if self.stagger_updates < 1:
             bad(f"stagger_updates is {self.stagger_updates}", "use stagger_updates >= 1 (5)")
+        if self.readout not in ("gather", "dense"):
+            bad(f"readout is {self.readout!r}", "use readout=gather or readout=dense")
         lt = self.long_term
         if self.use_long_term:
             if not 2 <= lt.min_mem_frames < lt.max_mem_frames:
                 bad(f"long_term min/max_mem_frames {lt.min_mem_frames}/{lt.max_mem_frames}", "use 2 <= min_mem_frames < max_mem_frames (5, 10)")
-            if lt.num_prototypes < 1 or lt.max_num_tokens <= lt.buffer_tokens or lt.buffer_tokens < 0:
-                bad("long_term token limits are inconsistent", "use num_prototypes >= 1 and max_num_tokens > buffer_tokens >= 0")
+            if lt.num_prototypes < 1 or lt.max_num_tokens <= lt.num_prototypes + lt.buffer_tokens or lt.buffer_tokens < 0:
+                bad("long_term token limits are inconsistent", "use num_prototypes >= 1 and max_num_tokens > num_prototypes + buffer_tokens >= num_prototypes")
         return self
 
 

@@ -94,7 +94,7 @@ class MemoryManager:
         for bucket in self.buckets:
             if bucket.num_frames == 0 and bucket.long_term is None:
                 continue
-            img, evt = bucket.read(qk, qe, ek, es, top_k, count_usage=self.config.use_long_term)
+            img, evt = bucket.read(qk, qe, ek, es, top_k, count_usage=self.config.use_long_term, gather=self.config.readout == "gather")
             cv = img.shape[1]
             for i, obj in enumerate(bucket.objects):
                 image_parts[obj] = img[i]

@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from evolve.model.memory_ops import anisotropic_l2_similarity, readout, softmax_affinity
+from evolve.model.memory_ops import anisotropic_l2_similarity, readout, softmax_affinity, topk_readout
 
 
 @dataclass
@@ -80,6 +80,7 @@ class MemoryBucket:
         self.permanent: list[TokenSet] = []
         self.working: list[TokenSet] = []
         self.long_term: Optional[TokenSet] = None
+        self._concatenated: Optional[TokenSet] = None  # all tokens in read order, rebuilt after a memory write
 
     @property
     def num_frames(self) -> int:
@@ -94,11 +95,20 @@ class MemoryBucket:
     def add_frame(self, tokens: TokenSet, permanent: bool) -> None:
         """Append one memory frame's tokens to the permanent or the working frames."""
         (self.permanent if permanent else self.working).append(tokens)
+        self._concatenated = None
 
     def trim_fifo(self, max_mem_frames: int) -> None:
         """Drop the oldest working frames until ``num_frames <= max_mem_frames`` (permanent frames stay)."""
         while self.working and self.num_frames > max_mem_frames:
             self.working.pop(0)
+            self._concatenated = None
+
+    def tokens(self) -> TokenSet:
+        """Every token in read order (long-term, permanent, working), concatenated once per memory
+        write and reused by every read until the next write (its usage fields are not used)."""
+        if self._concatenated is None:
+            self._concatenated = TokenSet.cat(self._pieces())
+        return self._concatenated
 
     def _pieces(self) -> list[TokenSet]:
         return ([self.long_term] if self.long_term is not None else []) + self.permanent + self.working
@@ -111,6 +121,7 @@ class MemoryBucket:
         event_query_selection: Optional[Tensor],
         top_k: Optional[int],
         count_usage: bool,
+        gather: bool = True,
     ) -> tuple[Tensor, Optional[Tensor]]:
         """Image-keyed and event-keyed readouts of this bucket's values (float32).
 
@@ -119,24 +130,32 @@ class MemoryBucket:
             event_query_key, event_query_selection: (Ck, M) or None.
             top_k: top-k softmax (None = full).
             count_usage: add the affinity mass per token to ``usage`` and 1 to ``life``.
+            gather: with ``top_k``, read the k values per query by a weighted gather
+                (:func:`~evolve.model.memory_ops.topk_readout`); False = the dense affinity and
+                a dense product (same numbers, far more work).
         Returns:
             image readout (N_b, Cv, M) and event readout (N_b, Cv, M) or None.
         """
         pieces = self._pieces()
-        tokens = TokenSet.cat(pieces)
+        tokens = self.tokens()
         n_b, cv = tokens.value.shape[:2]
         values = tokens.value.flatten(0, 1)[None]  # (1, N_b*Cv, L)
+
+        def read_one(sim: Tensor) -> tuple[Tensor, Tensor]:  # (1, L, M) -> readout (N_b, Cv, M), usage (L,)
+            if top_k is not None and gather:
+                out, mass = topk_readout(sim, values, top_k)
+                return out[0].view(n_b, cv, -1), mass[0]
+            affinity = softmax_affinity(sim, top_k)  # (1, L, M)
+            return readout(affinity, values)[0].view(n_b, cv, -1), affinity[0].sum(dim=1)
+
         sim = anisotropic_l2_similarity(tokens.key[None], tokens.shrinkage[None], query_key[None], query_selection[None])
-        affinity = softmax_affinity(sim, top_k)  # (1, L, M)
-        image_out = readout(affinity, values)[0].view(n_b, cv, -1)
-        usage = affinity[0].sum(dim=1)  # (L,)
+        image_out, usage = read_one(sim)
         event_out = None
         if event_query_key is not None:
             assert tokens.event_key is not None and event_query_selection is not None
             esim = anisotropic_l2_similarity(tokens.event_key[None], tokens.event_shrinkage[None], event_query_key[None], event_query_selection[None])
-            eaffinity = softmax_affinity(esim, top_k)
-            event_out = readout(eaffinity, values)[0].view(n_b, cv, -1)
-            usage = usage + eaffinity[0].sum(dim=1)
+            event_out, event_usage = read_one(esim)
+            usage = usage + event_usage
         if count_usage:
             start = 0
             for piece in pieces:
@@ -155,14 +174,17 @@ class MemoryBucket:
         keys, selections and event keys are kept, and their values and shrinkages are
         *potentiated* (XMem, Cheng & Schwing 2022, Sec. 3.3): a full-softmax readout over the
         candidates with the prototype keys as queries (image affinity for values and shrinkage,
-        event affinity for the event shrinkage). If the long-term store then exceeds
-        ``max_num_tokens``, it keeps its ``max_num_tokens - buffer_tokens`` highest-usage tokens.
+        event affinity for the event shrinkage). Before the prototypes are added (Cutie's order),
+        a long-term store that has reached ``max_num_tokens - num_prototypes`` tokens is cut
+        down to its ``max_num_tokens - num_prototypes - buffer_tokens`` highest-usage tokens, so
+        after adding it holds at most ``max_num_tokens``.
 
         Returns:
             True if a consolidation happened.
         """
         if len(self.working) < max_mem_frames - 1:
             return False
+        self._concatenated = None
         keep = min_mem_frames - 1
         candidates = TokenSet.cat(self.working[: len(self.working) - keep])
         self.working = self.working[len(self.working) - keep :]
@@ -177,9 +199,9 @@ class MemoryBucket:
         if candidates.event_key is not None:
             esim = anisotropic_l2_similarity(candidates.event_key[None], candidates.event_shrinkage[None], proto.event_key[None], proto.event_selection[None])
             proto.event_shrinkage = readout(softmax_affinity(esim), candidates.event_shrinkage[None])[0]
-        self.long_term = proto if self.long_term is None else TokenSet.cat([self.long_term, proto])
-        if self.long_term.size > max_num_tokens:
-            target = max_num_tokens - buffer_tokens
+        if self.long_term is not None and self.long_term.size >= max_num_tokens - num_prototypes:
+            target = max(0, max_num_tokens - num_prototypes - buffer_tokens)
             keep_idx = torch.topk(self.long_term.usage_score(), k=target).indices.sort().values
             self.long_term = self.long_term.select(keep_idx)
+        self.long_term = proto if self.long_term is None else TokenSet.cat([self.long_term, proto])
         return True

@@ -33,19 +33,24 @@ class ResNetTrunk(nn.Module):
     Args:
         arch: torchvision ResNet name (resnet18 / 34 / 50 / 101); built with ``weights=None``.
         in_channels: input channels of conv1 (3 RGB, 5 voxel bins, 5 or 4 for the mask encoder).
+        conv1_init: how a conv1 with ``in_channels != 3`` is initialised: ``"resnet"`` (torchvision's
+            Kaiming-normal, fan-out; Cutie's mask encoder) or ``"default"`` (PyTorch's default
+            Conv2d initialisation: the EVOLVE authors' freshly created event-encoder conv1).
     Shapes: (B, in_channels, H, W) -> [f16 (B, C16, H/16, W/16), f8 (B, C8, H/8, W/8),
         f4 (B, C4, H/4, W/4)] with (C16, C8, C4) = ``RESNET_MS_DIMS[arch]``.
     """
 
-    def __init__(self, arch: str, in_channels: int = 3) -> None:
+    def __init__(self, arch: str, in_channels: int = 3, conv1_init: str = "resnet") -> None:
         super().__init__()
         if arch not in RESNET_MS_DIMS:
             raise ValueError(f"unsupported ResNet {arch!r}; use one of {sorted(RESNET_MS_DIMS)}")
+        if conv1_init not in ("resnet", "default"):
+            raise ValueError(f"conv1_init must be 'resnet' or 'default', got {conv1_init!r}")
         net = getattr(torchvision.models, arch)(weights=None)
         self.arch = arch
         self.in_channels = in_channels
         self.conv1 = net.conv1 if in_channels == 3 else nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
-        if in_channels != 3:
+        if in_channels != 3 and conv1_init == "resnet":
             nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         self.bn1 = net.bn1
         self.maxpool = net.maxpool
@@ -74,9 +79,11 @@ class ResNetTrunk(nn.Module):
         """Load conv1..layer3 from a torchvision ImageNet state dict file (local path only).
 
         How conv1 is initialised when ``in_channels != 3``:
-        - ``extra_channels="mean"`` (event encoder): every input channel gets
-          ``sum_rgb(W) / in_channels``, so a voxel grid with the same value v in every bin gives
-          the response the RGB filter gives a grey image of value v.
+        - ``extra_channels="keep"`` (event encoder, ``event_conv1_init: fresh``, the authors): conv1
+          keeps its initialisation; only the rest of the trunk is loaded.
+        - ``extra_channels="mean"`` (event encoder, ``event_conv1_init: rgb_mean``): every input
+          channel gets ``sum_rgb(W) / in_channels``, so a voxel grid with the same value v in every
+          bin gives the response the RGB filter gives a grey image of value v.
         - ``extra_channels="orthogonal"`` (mask encoder): channels 0-2 copy the RGB filter, the
           mask channels are orthogonally initialised (Cutie).
 
@@ -109,6 +116,8 @@ class ResNetTrunk(nn.Module):
         wanted = {k: v for k, v in wanted.items() if k in own}
         if self.in_channels == 3:
             conv1 = rgb
+        elif extra_channels == "keep":
+            conv1 = self.conv1.weight.detach().clone()
         elif extra_channels == "mean":
             conv1 = (rgb.sum(dim=1, keepdim=True) / self.in_channels).expand(-1, self.in_channels, -1, -1).clone()
         else:

@@ -27,13 +27,6 @@ def fp32_island(device_type: str) -> Iterator[None]:
         yield
 
 
-def group_apply(module: nn.Module, g: Tensor) -> Tensor:
-    """Apply an image-level module to every object: (B, N, C, H, W) -> (B, N, C', H', W')."""
-    b, n = g.shape[:2]
-    out = module(g.flatten(0, 1))
-    return out.view(b, n, *out.shape[1:])
-
-
 def resize_groups(g: Tensor, size: tuple[int, int] | None = None, scale: float | None = None, mode: str = "bilinear") -> Tensor:
     """Resize (B, N, C, H, W) spatially; ``area`` for downsampling, ``bilinear`` (align_corners
     False) for upsampling."""
@@ -160,7 +153,8 @@ def gru_update(gates: Tensor, h: Tensor) -> Tensor:
 class SensoryUpdater(nn.Module):
     """Decoder-side sensory memory update from the stride-16/8/4 decoder features (Cutie).
 
-    ``gates = Conv3x3([W16 p16 + W8 area(p8) + W4 area(p4) ; h])``, then :func:`gru_update`.
+    ``gates = Conv3x3([W16 p16 + W8 area(p8) + W4 area(p4) ; h])`` (Xavier-normal initialised,
+    Cutie), then :func:`gru_update`.
 
     Args:
         g_dims: channels of (p16, p8, p4) where p4 carries the logit as an extra channel.
@@ -173,6 +167,7 @@ class SensoryUpdater(nn.Module):
         self.g8_conv = GConv2d(g_dims[1], mid_dim, 1)
         self.g4_conv = GConv2d(g_dims[2], mid_dim, 1)
         self.transform = GConv2d(mid_dim + sensory_dim, sensory_dim * 3, 3, padding=1)
+        nn.init.xavier_normal_(self.transform.weight)  # Cutie's GRU gate initialisation
 
     def forward(self, g: list[Tensor], h: Tensor) -> Tensor:
         """g = [p16 (B,N,C16,h,w), p8 (B,N,C8,2h,2w), p4 (B,N,C4,4h,4w)], h (B,N,Cs,h,w) -> (B,N,Cs,h,w) fp32."""
@@ -186,12 +181,13 @@ class SensoryUpdater(nn.Module):
 class SensoryDeepUpdater(nn.Module):
     """Mask-encoder-side ("deep") sensory update from the mask value (Cutie).
 
-    ``gates = Conv3x3([value ; h])``, then :func:`gru_update`.
+    ``gates = Conv3x3([value ; h])`` (Xavier-normal initialised, Cutie), then :func:`gru_update`.
     """
 
     def __init__(self, value_dim: int, sensory_dim: int) -> None:
         super().__init__()
         self.transform = GConv2d(value_dim + sensory_dim, sensory_dim * 3, 3, padding=1)
+        nn.init.xavier_normal_(self.transform.weight)  # Cutie's GRU gate initialisation
 
     def forward(self, g: Tensor, h: Tensor) -> Tensor:
         """g (B,N,Cv,h,w), h (B,N,Cs,h,w) -> new h (B,N,Cs,h,w) fp32."""
@@ -206,7 +202,7 @@ def sine_positional_encoding(height: int, width: int, dim: int, scale: float, te
     Row and column coordinates are normalised to [0, scale] (``i / (n - 1) * scale``); each axis
     gets ``dim / 2`` channels of interleaved ``sin(c * f_j), cos(c * f_j)`` with frequencies
     ``f_j = temperature ** (-2j / (dim / 2))``, j = 0 .. dim/4 - 1. The first half of the channels
-    encodes the row (y), the second half the column (x).
+    encodes the column (x), the second half the row (y): Cutie's order, so ported weights line up.
 
     Returns:
         (height, width, dim) tensor (channels last).
@@ -230,35 +226,47 @@ def sine_positional_encoding(height: int, width: int, dim: int, scale: float, te
 
     emb_y = embed(ys)[:, None, :].expand(height, width, half)
     emb_x = embed(xs)[None, :, :].expand(height, width, half)
-    return torch.cat([emb_y, emb_x], dim=-1).to(dtype)
+    return torch.cat([emb_x, emb_y], dim=-1).to(dtype)
 
 
 class CrossAttention(nn.Module):
-    """Pre-norm multi-head attention with a residual connection (Cutie's attention layers).
+    """Multi-head attention with a residual connection (Cutie's ``CrossAttention``).
 
-    ``x' = x + MHA(q = LN(x) + pe_x, k = mem + pe_mem, v = mem)``; for self-attention pass
-    ``mem=None`` (then ``mem = LN(x)``). Positional encodings are added to queries and keys,
-    never to values (Cutie: add_pe_to_qkv = [True, True, False]).
+    With ``n`` = LayerNorm (``norm=True``) or the identity (``norm=False``)::
+
+        q = n(x) + pe_x,   k = mem + pe_mem,   v = mem
+        x' = r + MHA(q, k, v),   r = n(x) (``residual_from="normed"``, Cutie) or x (``"input"``)
+
+    Positional encodings go to queries and keys, never to values (Cutie: add_pe_to_qkv =
+    [True, True, False]). Self-attention as the EVOLVE authors call it passes ``mem = x`` (the
+    un-normalised input). ``mem=None`` uses ``mem = n(x)`` and ``pe_mem = pe_x`` (the pre-norm
+    self-attention of our earlier DMOT, kept behind ``dmot_joint_attention: prenorm``).
 
     Args:
         dim: token width; num_heads: attention heads.
+        norm: LayerNorm on x (Cutie's ``read_from_query`` has ``output_norm: False``).
+        residual_from: ``"normed"`` (Cutie) or ``"input"``.
     Shapes: x (M, Lq, dim), mem (M, Lk, dim) -> (M, Lq, dim).
+    Raises:
+        ValueError: an unknown ``residual_from``.
     """
 
-    def __init__(self, dim: int, num_heads: int) -> None:
+    def __init__(self, dim: int, num_heads: int, norm: bool = True, residual_from: str = "normed") -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(dim)
+        if residual_from not in ("normed", "input"):
+            raise ValueError(f"residual_from must be 'normed' or 'input', got {residual_from!r}")
+        self.norm = nn.LayerNorm(dim) if norm else nn.Identity()
+        self.residual_from = residual_from
         self.attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
 
     def forward(self, x: Tensor, mem: Optional[Tensor] = None, x_pe: Optional[Tensor] = None, mem_pe: Optional[Tensor] = None) -> Tensor:
-        r = x
-        x = self.norm(x)
+        xn = self.norm(x)
         if mem is None:
-            mem, mem_pe = x, x_pe
-        q = x if x_pe is None else x + x_pe
+            mem, mem_pe = xn, x_pe
+        q = xn if x_pe is None else xn + x_pe
         k = mem if mem_pe is None else mem + mem_pe
         out, _ = self.attn(q, k, mem, need_weights=False)
-        return r + out
+        return (xn if self.residual_from == "normed" else x) + out
 
 
 class FFN(nn.Module):

@@ -27,6 +27,7 @@ class LossConfig:
         oversample_ratio: candidate points = oversample_ratio * num_points (3).
         importance_sample_ratio: fraction of points taken from the most uncertain (0.75).
         sensory_aux_weight, query_aux_weight: weights of the auxiliary losses (0.01 each).
+        point_padding: ``zeros`` (Cutie's point sampling) or ``border``; see :func:`point_sample`.
     """
 
     num_points: int = 12544
@@ -34,22 +35,29 @@ class LossConfig:
     importance_sample_ratio: float = 0.75
     sensory_aux_weight: float = 0.01
     query_aux_weight: float = 0.01
+    point_padding: str = "zeros"
+
+    def __post_init__(self) -> None:
+        if self.point_padding not in ("zeros", "border"):
+            raise ValueError(f"point_padding must be 'zeros' or 'border', got {self.point_padding!r}")
 
 
-def point_sample(x: Tensor, coords: Tensor) -> Tensor:
+def point_sample(x: Tensor, coords: Tensor, padding: str = "zeros") -> Tensor:
     """Bilinearly sample ``x`` at normalised points (grid_sample, align_corners=False).
 
-    Points within half a pixel of the image edge take the edge value (``padding_mode="border"``;
-    zero padding would shrink one-hot labels there to less than one).
+    ``padding="zeros"`` is Cutie's (and PointRend's) ``point_sample``: a point within half a
+    pixel of the image edge blends with zeros outside. ``"border"`` takes the edge value instead
+    (our earlier choice: zero padding shrinks one-hot labels there to less than one).
 
     Args:
         x: (M, C, H, W).
         coords: (M, P, 2) points as (x, y) in [0, 1] of the image extent.
+        padding: ``"zeros"`` or ``"border"``.
     Returns:
         (M, C, P), dtype of ``x``.
     """
     grid = (2.0 * coords - 1.0).unsqueeze(1).to(x.dtype)  # (M, 1, P, 2)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).squeeze(2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False).squeeze(2)
 
 
 def margin_uncertainty(logits: Tensor) -> Tensor:
@@ -64,7 +72,7 @@ def margin_uncertainty(logits: Tensor) -> Tensor:
     return top2[:, 1] - top2[:, 0]
 
 
-def uncertain_point_coords(logits: Tensor, num_points: int, oversample_ratio: float, importance_sample_ratio: float) -> Tensor:
+def uncertain_point_coords(logits: Tensor, num_points: int, oversample_ratio: float, importance_sample_ratio: float, padding: str = "zeros") -> Tensor:
     """Uncertainty-biased random points (PointRend training sampling), no gradient.
 
     Args:
@@ -83,7 +91,7 @@ def uncertain_point_coords(logits: Tensor, num_points: int, oversample_ratio: fl
         num_uncertain = min(int(num_points * importance_sample_ratio), num_candidates)
         num_random = num_points - num_uncertain
         candidates = torch.rand(m, num_candidates, 2, device=device)
-        uncertainty = margin_uncertainty(point_sample(logits.float(), candidates))  # (M, K)
+        uncertainty = margin_uncertainty(point_sample(logits.float(), candidates, padding))  # (M, K)
         idx = torch.topk(uncertainty, k=num_uncertain, dim=1).indices  # (M, num_uncertain)
         chosen = torch.gather(candidates, 1, idx.unsqueeze(-1).expand(-1, -1, 2))
         if num_random > 0:
@@ -135,10 +143,10 @@ class LossComputer:
     def _mask_loss(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """logits (T, 1+n, h, w) at any stride, labels (T, 1+n, H, W) one-hot -> (ce, dice)."""
         c = self.config
-        coords = uncertain_point_coords(logits, c.num_points, c.oversample_ratio, c.importance_sample_ratio)
+        coords = uncertain_point_coords(logits, c.num_points, c.oversample_ratio, c.importance_sample_ratio, c.point_padding)
         with torch.no_grad():
-            point_labels = point_sample(labels, coords)  # (T, 1+n, P)
-        point_logits = point_sample(logits.float(), coords)
+            point_labels = point_sample(labels, coords, c.point_padding)  # (T, 1+n, P)
+        point_logits = point_sample(logits.float(), coords, c.point_padding)
         ce = soft_cross_entropy(point_logits, point_labels)
         dice = dice_loss(torch.softmax(point_logits, dim=1)[:, 1:], point_labels[:, 1:])
         return ce, dice
@@ -152,8 +160,9 @@ class LossComputer:
             batch: the clip dict; uses ``cls_gt`` int64 (B, T, 1, H, W) with labels 0..n.
         Returns:
             dict of scalar tensors (see the class docstring).
-        Raises:
-            ValueError: a label outside 0..num_objects of its clip.
+
+        Labels must lie in 0..num_objects of their clip; the samplers validate them when they
+        build a clip (:mod:`evolve.data.train_sampler`), so this hot path reads nothing back.
         """
         cls_gt = batch["cls_gt"]
         num_objects = outputs["num_objects"]
@@ -165,8 +174,6 @@ class LossComputer:
 
         for i, n in enumerate(num_objects):
             gt = cls_gt[i, 1:, 0].long()  # (T-1, H, W)
-            if int(gt.min()) < 0 or int(gt.max()) > n:
-                raise ValueError(f"cls_gt of clip {i} has labels {int(gt.min())}..{int(gt.max())} but {n} objects")
             labels = F.one_hot(gt, n + 1).permute(0, 3, 1, 2).float()  # (T-1, 1+n, H, W)
             ce, dice = self._mask_loss(outputs["logits"][i, :, : n + 1], labels)
             add("loss_ce", ce)

@@ -76,3 +76,34 @@ def readout(affinity: Tensor, mem_value: Tensor) -> Tensor:
         float32 (B, C, M).
     """
     return mem_value.float() @ affinity.float()
+
+
+def topk_readout(similarity: Tensor, mem_value: Tensor, top_k: int) -> tuple[Tensor, Tensor]:
+    """Top-k memory readout without a dense affinity (DESIGN 5 inference; same result as
+    ``readout(softmax_affinity(similarity, top_k), mem_value)``).
+
+    For every query pixel m the ``top_k`` largest similarities over the memory are kept and
+    softmax-normalised, ``w[j, m] = softmax_j(S[idx[j, m], m])``, and the output is
+    ``out[:, m] = sum_j w[j, m] V[:, idx[j, m]]``: a weighted gather of k value columns
+    (``torch.nn.functional.embedding_bag`` with per-sample weights), O(C k M) instead of the
+    dense O(C L M) product.
+
+    Args:
+        similarity: (B, L, M) float.
+        mem_value: (B, C, L).
+        top_k: k (clipped to L).
+    Returns:
+        readout float32 (B, C, M) and the affinity mass per memory token float32 (B, L)
+        (``sum_m A[l, m]``, XMem's usage).
+    """
+    b, num_mem, m = similarity.shape
+    k = max(1, min(int(top_k), num_mem))
+    values, indices = torch.topk(similarity.float(), k=k, dim=1)  # (B, k, M)
+    weights = torch.softmax(values, dim=1)  # (B, k, M)
+    table = mem_value.float().transpose(1, 2).reshape(b * num_mem, -1)  # (B*L, C)
+    offsets = (torch.arange(b, device=indices.device) * num_mem).view(b, 1, 1)
+    flat_idx = (indices + offsets).permute(0, 2, 1).reshape(b * m, k)  # (B*M, k) rows of the table
+    flat_w = weights.permute(0, 2, 1).reshape(b * m, k)
+    out = torch.nn.functional.embedding_bag(flat_idx, table, per_sample_weights=flat_w, mode="sum")  # (B*M, C)
+    usage = torch.zeros(b, num_mem, device=similarity.device).scatter_add_(1, indices.flatten(1), weights.flatten(1))
+    return out.view(b, m, -1).transpose(1, 2), usage

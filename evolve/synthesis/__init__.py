@@ -6,6 +6,11 @@
 - :mod:`~evolve.synthesis.calibrate`  contrast threshold for a target event density
 - :mod:`~evolve.synthesis.convert`    DAVIS-like dataset -> LLE-DAVIS layout
 - :mod:`~evolve.synthesis.demo`       the procedural demo dataset
+- :mod:`~evolve.synthesis.drawing`    sprite drawing shared by the procedural generators
+- :mod:`~evolve.synthesis.procedural` motion / referring sets (records, expressions; docs/procedural.md)
+- :mod:`~evolve.synthesis.motions`    the 24 motion classes, hierarchy, folds, trajectories
+- :mod:`~evolve.synthesis.appearance` shapes, colours, textures, sizes, held-out pairs
+- :mod:`~evolve.synthesis.expressions` the referring-expression grammar
 
 Nothing is imported here at package import beyond the names below (no side effects).
 """

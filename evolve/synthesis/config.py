@@ -227,13 +227,6 @@ class SynthesisConfig:
         return 1e6 / self.fps
 
 
-def default_config_path() -> Path:
-    """``configs/synthesis/default.yaml`` of this checkout."""
-    from evolve.configs import CONFIG_DIR
-
-    return CONFIG_DIR / "synthesis" / "default.yaml"
-
-
 def load_synthesis_config(path: str | os.PathLike | None = None, overrides: dict | None = None) -> SynthesisConfig:
     """Read a synthesis YAML (keys of :class:`SynthesisConfig`) and apply ``overrides``.
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from evolve.data.events import EventChunk, save_event_chunk
+from evolve.data.splits import write_split_file_text
 from evolve.data.image_io import read_frame, read_mask, write_frame, write_mask
 from evolve.synthesis.calibrate import CalibrationResult, calibrate_contrast_threshold
 from evolve.synthesis.config import SynthesisConfig, config_to_dict
@@ -448,7 +449,7 @@ def convert_dataset(
         result.split_note = (f"the source has no split files: {len(splits['val'])} of {len(done)} sequences held out as val "
                              f"(--val-fraction {val_fraction}, seed {resolved.seed})")
     for s, lst in splits.items():
-        _write_text(lle / "ImageSets" / "2017" / f"{s}.txt", "".join(f"{n}\n" for n in lst))
+        _write_text(lle / "ImageSets" / "2017" / f"{s}.txt", write_split_file_text(lst))
     record.update(
         {
             "format_version": FORMAT_VERSION,

@@ -20,7 +20,6 @@ appearance makes the objects easy to tell apart, so a model can learn it in minu
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -28,19 +27,29 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Tuple
+from typing import Callable, Tuple
 
 import numpy as np
 
 from evolve.data.image_io import davis_palette, write_frame, write_mask
 from evolve.synthesis.config import SynthesisConfig, config_to_dict
+from evolve.synthesis.drawing import (
+    SPRITE,
+    demo_texture,
+    hsv_to_rgb,
+    paint_sprite,
+    shape_mask,
+    sprite_transform,
+    textured_background,
+)
 from evolve.utils.seeding import numpy_rng
 from evolve.utils.atomic import atomic_open
+from evolve.utils.concurrency import exclusive_lock, torch_threads
 from evolve.utils.errors import InputError
 
 SHAPES = ("ellipse", "rectangle", "triangle", "star", "cross", "hexagon")
 TEXTURES = ("stripes", "checker", "dots", "rings", "gradient")
-_SPRITE = 64  # canonical sprite size in pixels
+_SPRITE = SPRITE  # canonical sprite size in pixels
 
 
 @dataclass
@@ -96,78 +105,12 @@ class DemoConfig:
 
 
 # ---------------------------------------------------------------------------- drawing
-def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
-    import colorsys
-
-    return np.asarray(colorsys.hsv_to_rgb(h % 1.0, s, v), np.float32)
-
-
-def _shape_mask(shape: str, rng: np.random.Generator) -> np.ndarray:
-    """uint8 (S, S) canonical shape mask (1 inside) centred in the sprite."""
-    import cv2
-
-    s = _SPRITE
-    c = s / 2.0
-    r = s * 0.46
-    m = np.zeros((s, s), np.uint8)
-    if shape == "ellipse":
-        cv2.ellipse(m, (int(c), int(c)), (int(r), int(r * rng.uniform(0.55, 0.8))), 0, 0, 360, 1, -1)
-        return m
-    if shape == "rectangle":
-        a = r * rng.uniform(0.55, 0.75)
-        pts = [(-r, -a), (r, -a), (r, a), (-r, a)]
-    elif shape == "triangle":
-        pts = [(r * math.cos(t), r * math.sin(t)) for t in np.deg2rad([-90, 30, 150])]
-    elif shape == "star":
-        pts = [((r if k % 2 == 0 else 0.45 * r) * math.cos(t), (r if k % 2 == 0 else 0.45 * r) * math.sin(t))
-               for k, t in enumerate(np.deg2rad(np.arange(10) * 36 - 90))]
-    elif shape == "cross":
-        a = r * 0.38
-        pts = [(-a, -r), (a, -r), (a, -a), (r, -a), (r, a), (a, a), (a, r), (-a, r), (-a, a), (-r, a), (-r, -a), (-a, -a)]
-    else:  # hexagon
-        pts = [(r * math.cos(t), r * math.sin(t)) for t in np.deg2rad(np.arange(6) * 60)]
-    poly = np.round(np.asarray(pts) + c).astype(np.int32)
-    cv2.fillPoly(m, [poly], 1)
-    return m
-
-
-def _texture(kind: str, col_a: np.ndarray, col_b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """float32 (S, S, 3) sprite colours in [0, 1] mixing two colours with a pattern."""
-    s = _SPRITE
-    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) - s / 2.0
-    if kind == "stripes":
-        ang = rng.uniform(0, math.pi)
-        period = rng.uniform(7, 12)
-        w = 0.5 + 0.5 * np.sin(2 * math.pi * (xx * math.cos(ang) + yy * math.sin(ang)) / period)
-    elif kind == "checker":
-        cell = int(rng.integers(7, 11))
-        w = (((xx // cell) + (yy // cell)) % 2).astype(np.float32)
-    elif kind == "dots":
-        cell = rng.uniform(9, 13)
-        w = (((xx % cell) - cell / 2) ** 2 + ((yy % cell) - cell / 2) ** 2 < (cell * 0.3) ** 2).astype(np.float32)
-    elif kind == "rings":
-        period = rng.uniform(7, 11)
-        w = 0.5 + 0.5 * np.cos(2 * math.pi * np.sqrt(xx**2 + yy**2) / period)
-    else:  # gradient
-        ang = rng.uniform(0, 2 * math.pi)
-        w = np.clip(0.5 + (xx * math.cos(ang) + yy * math.sin(ang)) / s, 0, 1)
-    return (col_a * (1 - w[..., None]) + col_b * w[..., None]).astype(np.float32)
-
-
-def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """float32 (h, w, 3) muted textured background in [0, 1]."""
-    import cv2
-
-    low = rng.uniform(0.25, 0.75, size=(6, 6, 3)).astype(np.float32)
-    base = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
-    mid = cv2.resize(rng.uniform(-1, 1, size=(h // 6, w // 6, 1)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    ang = rng.uniform(0, math.pi)
-    grating = np.sin(2 * math.pi * (xx * math.cos(ang) + yy * math.sin(ang)) / rng.uniform(14, 24))
-    img = base + 0.10 * mid[..., None] + 0.06 * grating[..., None]
-    gray = img.mean(-1, keepdims=True)
-    img = gray + 0.45 * (img - gray)  # desaturate: objects are the colourful things
-    return np.clip(img, 0.05, 0.95).astype(np.float32)
+# The primitives live in evolve.synthesis.drawing (shared with the procedural sets); these
+# names keep the demo's draws (and so its videos) exactly as before.
+_hsv_to_rgb = hsv_to_rgb
+_shape_mask = shape_mask
+_texture = demo_texture
+_background = textured_background
 
 
 @dataclass
@@ -270,13 +213,8 @@ def render_sequence(cfg: DemoConfig, name: str) -> tuple[list[np.ndarray], list[
             perp = np.array([-d[1], d[0]]) / (np.linalg.norm(d) + 1e-9)
             centre = o.start + u * d + perp * o.wobble * math.sin(math.pi * u)
             scale = o.scale0 * (o.scale1 / o.scale0) ** u
-            rot = cv2.getRotationMatrix2D((_SPRITE / 2.0, _SPRITE / 2.0), o.angle0 + o.spin * t, scale)
-            rot[:, 2] += centre - _SPRITE / 2.0  # sprite centre -> object centre
-            col = cv2.warpAffine(o.sprite, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            inside = cv2.warpAffine(o.mask, rot, (w, h), flags=cv2.INTER_NEAREST, borderValue=0).astype(bool)
-            img[inside] = col[inside]
-            ids[inside] = k + 1
-            areas[k] = int(inside.sum())
+            rot = sprite_transform(centre, o.angle0 + o.spin * t, scale)
+            areas[k] = paint_sprite(img, ids, o.sprite, o.mask, rot, k + 1)
         return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8), ids, areas
 
     # Re-plan until every object shows at least 60% of itself in the first frame.
@@ -326,34 +264,9 @@ def write_demo_source(root: str | os.PathLike, cfg: DemoConfig) -> Path:
     return root
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Temporarily run torch with ``n`` intra-op threads (restored afterwards)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (fcntl; a no-op where fcntl is missing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+# Shared with the procedural sets (evolve.utils.concurrency).
+_torch_threads = torch_threads
+_locked = exclusive_lock
 
 
 def ensure_demo_dataset(

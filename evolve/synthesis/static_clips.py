@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from evolve.data.image_io import IMAGE_EXTENSIONS, read_frame, read_mask
+from evolve.data.train_sampler import check_clip_labels
 from evolve.synthesis.config import LowLightConfig, SimulatorConfig
 from evolve.synthesis.lowlight import LowLightSynthesizer
 from evolve.synthesis.simulator import rgb_to_luma, simulate_frames
@@ -251,6 +252,7 @@ class StaticClipDataset(Dataset):
         else:
             voxel = torch.zeros(c.seq_length, c.num_bins, s, s)
         cls_gt = torch.from_numpy(masks.astype(np.int64))[:, None]  # (T, 1, S, S)
+        check_clip_labels(cls_gt, 1, name)
         return {
             "rgb": rgb.contiguous(),
             "voxel": voxel.contiguous(),

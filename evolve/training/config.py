@@ -105,6 +105,7 @@ class StageConfig:
     reverse_prob: float = 0.0
     deep_update_prob: float = 0.2
     train_num_points: int = 12544
+    point_padding: str = "zeros"
     oversample_ratio: float = 3.0
     importance_sample_ratio: float = 0.75
     aux_weight: float = 0.01
@@ -123,6 +124,11 @@ class TrainConfig:
             (without it, a rerun with more iterations is refused with an explanation).
         eval_after_training: after the last stage, evaluate the final weights on ``data.val``
             with the task's protocol and write the results to ``<output>/val/``.
+        max_nonfinite_steps: a step with a non-finite loss or gradient is skipped on the device;
+            this many in a row stop training (checked at the logging interval).
+        sync_checks: check finiteness on the host before every backward pass and show the loss
+            in the progress bar every step (a debugging aid; costs a device synchronisation per step).
+        tf32: TF32 matmul and cuDNN convolutions on Ampere and newer GPUs (ignored elsewhere).
         data_root: folder the data configs' dataset roots are relative to (``${data_root}/LLE_DAVIS``).
         weights: network weights for the first enabled stage (single->multi-object surgery applied).
         checkpoint: full training state to resume the first enabled stage from.
@@ -148,6 +154,9 @@ class TrainConfig:
     save_checkpoint_interval: int = 1_000
     eval_after_training: bool = False
     extend: bool = False
+    max_nonfinite_steps: int = 5
+    sync_checks: bool = False
+    tf32: bool = True
     model: Any = MISSING
     data: DataConfig = MISSING
     pre_training: StageConfig = field(default_factory=StageConfig)

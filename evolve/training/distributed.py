@@ -108,13 +108,37 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     return bool(t.item())
 
 
-def broadcast_object(obj, info: DistInfo, src: int = 0):
-    """Send a picklable object from ``src`` to every rank; returns it everywhere."""
-    if not info.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src, device=info.device if info.device.type == "cuda" else None)
-    return box[0]
+class StopVote:
+    """Agree across ranks on a stop request without blocking every step.
+
+    Each call submits this rank's flag as an asynchronous all-reduce (MAX) on a CPU Gloo group
+    (so no GPU stream is synchronised) and returns the agreed result of the *previous* call:
+    all ranks see a stop request on the same iteration, one iteration after it was made. With
+    one process the flag is returned as it is.
+    """
+
+    def __init__(self, info: DistInfo) -> None:
+        self.info = info
+        self.group = dist.new_group(backend="gloo") if info.distributed else None
+        self._pending: tuple | None = None
+
+    def __call__(self, flag: bool) -> bool:
+        if not self.info.distributed:
+            return bool(flag)
+        result = False
+        if self._pending is not None:
+            work, t = self._pending
+            work.wait()
+            result = bool(t.item())  # a CPU tensor: no device synchronisation
+        t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+        self._pending = (dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.group, async_op=True), t)
+        return result
+
+    def close(self) -> None:
+        """Wait for the last submitted vote (every rank submits the same number)."""
+        if self._pending is not None:
+            self._pending[0].wait()
+            self._pending = None
 
 
 def cleanup(info: DistInfo) -> None:

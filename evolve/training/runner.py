@@ -29,6 +29,7 @@ from evolve.training.run_logging import GracefulStop
 from evolve.training.task import Task, get_task
 from evolve.training.trainer import Trainer
 from evolve.utils.atomic import atomic_open
+from evolve.utils.devices import configure_tf32
 from evolve.utils.errors import InputError
 from evolve.utils.logs import setup_logging
 from evolve.utils.seeding import stable_seed
@@ -175,6 +176,7 @@ def _run(cfg: Any, task: Task, model_cfg: Any, stages: list[str], info: DistInfo
         torch.backends.cudnn.benchmark = False
     else:
         torch.backends.cudnn.benchmark = bool(cfg.cudnn_benchmark)
+    configure_tf32(info.device, cfg.tf32)
     import time
 
     log_file = out_dir / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}-train-rank{info.rank}.log"

@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from evolve.model.param_groups import parameter_groups
 from evolve.training import checkpoint as ckpt
 from evolve.training.config import StageConfig, TrainConfig
-from evolve.training.distributed import DistInfo, all_gather_object, all_reduce_mean, any_rank
+from evolve.training.distributed import DistInfo, StopVote, all_gather_object, all_reduce_mean, any_rank
 from evolve.training.schedule import build_scheduler
 from evolve.utils.atomic import atomic_torch_save
 from evolve.utils.seeding import stable_seed
@@ -116,8 +116,9 @@ class Trainer:
             embed_weight_decay=stage_cfg.embed_weight_decay,
             backbone_lr_ratio=stage_cfg.backbone_lr_ratio,
         )
+        # fused: one kernel per step, and it can skip a non-finite step on the device (found_inf)
         self.optimizer = torch.optim.AdamW(
-            groups, lr=stage_cfg.learning_rate, weight_decay=stage_cfg.weight_decay, eps=1e-6 if self.amp else 1e-8
+            groups, lr=stage_cfg.learning_rate, weight_decay=stage_cfg.weight_decay, eps=1e-6 if self.amp else 1e-8, fused=True
         )
         self.scheduler = build_scheduler(
             self.optimizer, stage_cfg.lr_schedule, stage_cfg.lr_schedule_steps, stage_cfg.lr_schedule_gamma,
@@ -128,6 +129,10 @@ class Trainer:
             "cuda", init_scale=8192, enabled=self.amp and self.amp_dtype == torch.float16
         )
         self.it = 0
+        # non-finite step counters, kept on the device (read by check_nonfinite)
+        self._streak = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._max_streak = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._skipped = torch.zeros((), dtype=torch.int64, device=self.device)
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self, finished: bool = False) -> dict[str, Any]:
@@ -175,11 +180,21 @@ class Trainer:
         log.info("%s: saved weights and checkpoint at iteration %d%s", self.stage, self.it, " (finished)" if finished else "")
 
     # ----------------------------------------------------------------------------- steps
-    def train_step(self, batch: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-        """One optimisation step on a collated batch. Returns (scalar losses, model outputs).
+    def train_step(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """One optimisation step on a collated batch, without reading anything back to the host.
 
+        The loss terms and the gradient norm stay on the device. A step whose loss or gradient
+        norm is not finite is skipped on the device (the fused AdamW kernel receives
+        ``found_inf``; parameters, moments and the step count stay as they were; with a float16
+        grad scaler the scaler does the same); the iteration still counts, and
+        :meth:`check_nonfinite` stops training after ``max_nonfinite_steps`` in a row. With
+        ``sync_checks=true`` the old per-step check runs instead: finiteness read on the host
+        and agreed across ranks before the backward pass.
+
+        Returns:
+            (detached loss terms and ``grad_norm`` as device tensors, model outputs).
         Raises:
-            NonFiniteLossError: the total loss is NaN/inf on any rank (all ranks raise together).
+            NonFiniteLossError: only with ``sync_checks``: the loss is NaN/inf on any rank.
         """
         torch.manual_seed(stable_seed(self.cfg.seed, self.stage, self.info.rank, "it", self.it))
         batch = move_batch(batch, self.device)
@@ -188,56 +203,95 @@ class Trainer:
             outputs = self.model(batch)
             losses = self.loss(outputs, batch)
         total = losses["total_loss"]
-        bad = not bool(torch.isfinite(total.detach()).all())
-        if any_rank(bad, self.info):
+        if self.cfg.sync_checks and any_rank(not bool(torch.isfinite(total.detach()).all()), self.info):
             values = {k: float(v.detach()) for k, v in losses.items()}
-            raise NonFiniteLossError(
-                f"{self.stage}: non-finite loss at iteration {self.it + 1} (loss terms: {values}). "
-                f"Nothing was updated; the last checkpoint in {self.out_dir} is intact. "
-                "Fix: lower the learning rate, use amp_dtype=bfloat16 or amp=False, or check the data for "
-                "empty/corrupt clips; then rerun the same exp_id to resume from the last checkpoint."
-            )
+            raise self._nonfinite_error(f"non-finite loss at iteration {self.it + 1} (loss terms: {values})")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.s.clip_grad_norm)
+        finite = torch.isfinite(grad_norm) & torch.isfinite(total.detach())  # same on every rank: grads are all-reduced
+        if not self.scaler.is_enabled():
+            self.optimizer.found_inf = (~finite).float()  # read by the fused AdamW kernel: skip on the device
+            self.optimizer.grad_scale = None
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
         self.it += 1
-        scalars = {k: float(v.detach()) for k, v in losses.items()}
-        scalars["grad_norm"] = float(grad_norm)
-        return scalars, outputs
+        bad = (~finite).to(torch.int64)
+        self._streak = (self._streak + 1) * bad
+        self._max_streak = torch.maximum(self._max_streak, self._streak)
+        self._skipped = self._skipped + bad
+        terms = {k: v.detach() for k, v in losses.items()}
+        terms["grad_norm"] = grad_norm.detach()
+        return terms, outputs
+
+    def _nonfinite_error(self, what: str) -> "NonFiniteLossError":
+        return NonFiniteLossError(
+            f"{self.stage}: {what}. The skipped steps changed no weight; the last checkpoint in {self.out_dir} is intact. "
+            "Fix: lower the learning rate, use amp_dtype=bfloat16 or amp=False, or check the data for "
+            "empty/corrupt clips; then rerun the same exp_id to resume from the last checkpoint."
+        )
+
+    def check_nonfinite(self) -> int:
+        """Read the non-finite-step counters (one host read; called at the logging interval).
+
+        Returns:
+            steps skipped since the last call.
+        Raises:
+            NonFiniteLossError: ``max_nonfinite_steps`` or more consecutive steps were non-finite.
+        """
+        streak, skipped = (int(v) for v in torch.stack([self._max_streak, self._skipped]).tolist())
+        self._max_streak = torch.zeros_like(self._max_streak)
+        self._skipped = torch.zeros_like(self._skipped)
+        if streak >= self.cfg.max_nonfinite_steps:
+            raise self._nonfinite_error(
+                f"non-finite loss or gradients in {streak} consecutive steps up to iteration {self.it} "
+                f"(max_nonfinite_steps={self.cfg.max_nonfinite_steps})"
+            )
+        return skipped
 
     def fit(self, batches: Iterable[dict[str, Any]], should_stop: Callable[[], bool] = lambda: False) -> bool:
         """Train until ``num_iterations`` (or a stop request). Returns True when the stage finished.
 
         ``batches`` must already start at the batch of iteration ``self.it`` (see ResumableSampler).
+        The host reads the device only at the logging interval (loss means, non-finite counters)
+        and at checkpoints; a stop request (SIGTERM/SIGINT on any rank) is agreed across ranks
+        without blocking, one iteration late.
+
+        Raises:
+            NonFiniteLossError: see :meth:`check_nonfinite`.
         """
         from tqdm import tqdm
 
         total = self.s.num_iterations
         bar = tqdm(total=total, initial=self.it, desc=self.stage, dynamic_ncols=True, disable=not self.info.is_main)
-        sums: dict[str, float] = {}
+        vote = StopVote(self.info)
+        sums: dict[str, torch.Tensor] = {}
         count, t0 = 0, time.perf_counter()
         iterator = iter(batches)
         try:
             while self.it < total:
-                if any_rank(should_stop(), self.info):
+                if vote(should_stop()):
                     log.warning("%s: stop requested; saving at iteration %d", self.stage, self.it)
                     self.save()
                     return False
                 batch = next(iterator)
-                scalars, outputs = self.train_step(batch)
-                for k, v in scalars.items():
-                    sums[k] = sums.get(k, 0.0) + v
+                terms, outputs = self.train_step(batch)
+                for k, v in terms.items():
+                    sums[k] = sums[k] + v if k in sums else v.float().clone()
                 count += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{scalars['total_loss']:.3f}", refresh=False)
+                if self.cfg.sync_checks:
+                    bar.set_postfix(loss=f"{float(terms['total_loss']):.3f}", refresh=False)
                 if self.it % self.cfg.log_text_interval == 0 or self.it == total:
-                    means = all_reduce_mean({k: v / count for k, v in sums.items()}, self.info)
+                    skipped = self.check_nonfinite()
+                    keys = sorted(sums)
+                    values = torch.stack([sums[k] for k in keys]).double().div(count).tolist()  # the one read per interval
+                    means = all_reduce_mean(dict(zip(keys, values)), self.info)
                     dt = (time.perf_counter() - t0) / count
-                    self._log_scalars(means, dt)
+                    bar.set_postfix(loss=f"{means['total_loss']:.3f}", refresh=False)
+                    self._log_scalars(means, dt, skipped)
                     sums, count, t0 = {}, 0, time.perf_counter()
                 if self.on_images is not None and self.info.is_main and (
                     self.it % self.cfg.log_image_interval == 0 or self.it == 1
@@ -246,16 +300,21 @@ class Trainer:
                 if self.it % self.cfg.save_weights_interval == 0 and self.info.is_main:
                     atomic_torch_save(self.network.state_dict(), ckpt.weights_path(self.out_dir, self.cfg.exp_id, self.stage, self.it))
                 if self.it % self.cfg.save_checkpoint_interval == 0 and self.it < total:
+                    self.check_nonfinite()  # never checkpoint past a failed stretch unnoticed
                     self.save()
         finally:
             bar.close()
+            vote.close()
+        self.check_nonfinite()
         self.save(finished=True)
         log.info("%s: final weights sha256 %s (rank %d of %d)", self.stage, weights_digest(self.network), self.info.rank, self.info.world_size)
         return True
 
-    def _log_scalars(self, means: dict[str, float], seconds_per_it: float) -> None:
+    def _log_scalars(self, means: dict[str, float], seconds_per_it: float, skipped: int = 0) -> None:
         if not self.info.is_main:
             return
+        if skipped:
+            log.warning("%s: %d non-finite step(s) skipped in the last interval (iteration %d)", self.stage, skipped, self.it)
         lr = max(g["lr"] for g in self.optimizer.param_groups)  # the base LR (the backbone group runs lower)
         remaining = (self.s.num_iterations - self.it) * seconds_per_it
         eta = time.strftime("%H:%M:%S", time.gmtime(remaining)) if math.isfinite(remaining) else "?"

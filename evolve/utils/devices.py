@@ -36,3 +36,23 @@ def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
             raise InputError(None, f"device={requested} was requested but no CUDA GPU is visible", "use device=cpu or device=auto")
         return torch.device("cpu")
     raise InputError(None, f"unknown device {requested!r}", f"use one of {', '.join(DEVICE_CHOICES)} (or cuda:<index>)")
+
+
+def configure_tf32(device: torch.device, enabled: bool = True) -> bool:
+    """Allow TF32 matmuls and cuDNN convolutions on Ampere and newer GPUs (compute capability 8+).
+
+    TF32 keeps float32's range with a 10-bit mantissa in the tensor cores; PyTorch leaves matmul
+    TF32 off by default. Nothing changes on the CPU or on older GPUs.
+
+    Args:
+        device: the device the program computes on.
+        enabled: the ``tf32`` setting of the program's config.
+    Returns:
+        Whether TF32 is now allowed.
+    """
+    if device.type != "cuda":
+        return False
+    allowed = bool(enabled) and torch.cuda.get_device_capability(device)[0] >= 8
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    torch.backends.cudnn.allow_tf32 = allowed
+    return allowed

@@ -64,19 +64,31 @@ def test_consolidation_picks_used_tokens_and_potentiates():
     assert not bucket.consolidate(max_mem_frames=4, min_mem_frames=2, num_prototypes=3, max_num_tokens=100, buffer_tokens=10)
 
 
-def test_long_term_eviction_keeps_the_most_used():
+def test_long_term_pruning_happens_before_the_prototypes_are_added_as_cutie():
+    # Cutie: once the store holds max - prototypes tokens, it is cut to its max - prototypes -
+    # buffer most-used tokens BEFORE the new prototypes join (so they are never pruned at birth).
     bucket = MemoryBucket([0])
-    bucket.long_term = _tokens(8, 5, n=1)
+    old = _tokens(8, 5, n=1)
+    bucket.long_term = old
     frames = [_tokens(4, s, n=1) for s in (6, 7, 8)]
     for f in frames:
         bucket.add_frame(f, permanent=False)
     candidates = TokenSet.cat(frames[:2])  # consolidated: all but the newest min_mem_frames - 1
-    proto_scores = torch.topk(candidates.usage_score(), k=4).values  # prototypes keep their usage
-    all_scores = torch.cat([bucket.long_term.usage_score(), proto_scores])  # 8 + 4 = 12 > 10 tokens
+    proto_idx = torch.topk(candidates.usage_score(), k=4).indices
+    # 8 >= 10 - 4, so the store is cut to 10 - 4 - 3 = 3 tokens, then the 4 prototypes are appended
+    keep = sorted(torch.topk(old.usage_score(), k=3).indices.tolist())
     bucket.consolidate(max_mem_frames=3, min_mem_frames=2, num_prototypes=4, max_num_tokens=10, buffer_tokens=3)
     lt = bucket.long_term
-    assert lt.size == 7  # cut back to max_num_tokens - buffer_tokens
-    torch.testing.assert_close(lt.usage_score().sort().values, all_scores.sort().values[-7:])
+    assert lt.size == 3 + 4
+    torch.testing.assert_close(lt.key[:, :3], old.key[:, keep])
+    torch.testing.assert_close(lt.key[:, 3:], candidates.key[:, proto_idx])
+    # a store below max - prototypes is not pruned
+    small = MemoryBucket([0])
+    small.long_term = _tokens(5, 9, n=1)
+    for f in [_tokens(4, s, n=1) for s in (1, 2, 3)]:
+        small.add_frame(f, permanent=False)
+    small.consolidate(max_mem_frames=3, min_mem_frames=2, num_prototypes=4, max_num_tokens=10, buffer_tokens=3)
+    assert small.long_term.size == 5 + 4
 
 
 def test_read_counts_usage_per_piece():

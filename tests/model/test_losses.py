@@ -58,7 +58,8 @@ def test_loss_computer_on_perfect_and_wrong_logits():
         small = torch.nn.functional.avg_pool2d(logits, 4)
         return {"logits": logits[None], "sensory_logits": small[None], "q_logits": [small[None]] * 4, "num_objects": [1]}
 
-    cfg = LossConfig(num_points=4096, importance_sample_ratio=0.0)  # uniform points
+    # uniform points; border padding so that perfect logits give zero loss up to the image edge
+    cfg = LossConfig(num_points=4096, importance_sample_ratio=0.0, point_padding="border")
     good = LossComputer(cfg)(outputs(40 * (onehot - 0.5)), batch)
     bad = LossComputer(cfg)(outputs(40 * (0.5 - onehot)), batch)
     assert float(good["loss_ce"]) < 1e-6 and float(good["loss_dice"]) < 1e-3
@@ -67,6 +68,22 @@ def test_loss_computer_on_perfect_and_wrong_logits():
     total = bad["loss_ce"] + bad["loss_dice"] + 0.01 * (bad["aux_sensory_ce"] + bad["aux_sensory_dice"])
     total = total + 0.01 * sum(bad[f"aux_query_ce_{i}"] + bad[f"aux_query_dice_{i}"] for i in range(4))
     assert float(bad["total_loss"]) == pytest.approx(float(total), rel=1e-6)
-    wrong = {"cls_gt": gt + 1}
-    with pytest.raises(ValueError, match="labels"):
-        LossComputer(cfg)(outputs(40 * (onehot - 0.5)), wrong)
+    # labels are validated where clips are made (the loss reads nothing back to the host)
+    from evolve.data.train_sampler import check_clip_labels
+    from evolve.utils.errors import InputError
+
+    check_clip_labels(gt[0], 1, "seq")
+    with pytest.raises(InputError, match=r"seq: clip labels run 1\.\.2 but the clip has 1 object"):
+        check_clip_labels(gt[0] + 1, 1, "seq")
+
+
+def test_point_sample_zero_padding_is_cuties_border_is_ours():
+    # A constant image of ones, sampled at the left edge (x = 0, y = 0.5): with align_corners=False
+    # the point lies half a pixel outside the first pixel centre, so zero padding blends 1 with 0.
+    x = torch.ones(1, 1, 4, 4)
+    coords = torch.tensor([[[0.0, 0.5], [0.5, 0.5], [1.0, 1.0]]])
+    assert point_sample(x, coords, "zeros").flatten().tolist() == pytest.approx([0.5, 1.0, 0.25])
+    assert point_sample(x, coords, "border").flatten().tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert point_sample(x, coords).flatten().tolist() == pytest.approx([0.5, 1.0, 0.25])  # default: Cutie
+    with pytest.raises(ValueError, match="point_padding"):
+        LossConfig(point_padding="reflect")

@@ -78,11 +78,14 @@ def test_gru_update_formula():
 def test_sine_positional_encoding_values():
     pe = sine_positional_encoding(3, 5, 8, scale=32.0, temperature=128.0, device=torch.device("cpu"))
     assert pe.shape == (3, 5, 8)
-    # half = 4 channels per axis, frequencies 1 and 128^(-2/4)
+    # half = 4 channels per axis, frequencies 1 and 128^(-2/4); x (column) first, then y (Cutie's order)
     f1 = 128.0 ** (-0.5)
     y, x = 32.0, 32.0 * 2 / 4  # last row; column 2 of 5
-    want = [math.sin(y), math.cos(y), math.sin(y * f1), math.cos(y * f1), math.sin(x), math.cos(x), math.sin(x * f1), math.cos(x * f1)]
+    want = [math.sin(x), math.cos(x), math.sin(x * f1), math.cos(x * f1), math.sin(y), math.cos(y), math.sin(y * f1), math.cos(y * f1)]
     assert pe[2, 2].tolist() == pytest.approx(want, abs=1e-4)
+    # moving along a row changes only the first half (x), along a column only the second (y)
+    assert torch.equal(pe[0, 3, 4:], pe[0, 0, 4:]) and not torch.equal(pe[0, 3, :4], pe[0, 0, :4])
+    assert torch.equal(pe[2, 0, :4], pe[0, 0, :4]) and not torch.equal(pe[2, 0, 4:], pe[0, 0, 4:])
     assert pe[0, 0].tolist() == pytest.approx([0, 1, 0, 1, 0, 1, 0, 1], abs=1e-6)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import pytest
 import torch
@@ -121,9 +122,16 @@ def test_pretrained_backbones_from_local_files(tmp_path, caplog):
     torch.testing.assert_close(net.pixel_encoder.layer3[1].conv2.weight, ref["layer3.1.conv2.weight"])
     torch.testing.assert_close(net.pixel_encoder.conv1.weight, ref["conv1.weight"])
     torch.testing.assert_close(net.event_encoder.layer2[0].bn1.running_var, ref["layer2.0.bn1.running_var"])
+    # the authors: the event encoder's 5-channel conv1 is a fresh nn.Conv2d (default init:
+    # U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = 5 * 7 * 7), even with ImageNet weights
+    bound = 1 / math.sqrt(5 * 7 * 7)
+    w = net.event_encoder.conv1.weight.detach()
+    assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.9 * bound
     grey = ref["conv1.weight"].sum(dim=1)  # response to a grey image
+    mean_cfg = load_model_config("small", [f"pretrained_backbone={path}", "event_conv1_init=rgb_mean"])
+    mean_net = EVOLVE(mean_cfg)
     for b in range(5):
-        torch.testing.assert_close(net.event_encoder.conv1.weight[:, b] * 5, grey)
+        torch.testing.assert_close(mean_net.event_encoder.conv1.weight[:, b] * 5, grey)
     torch.testing.assert_close(net.mask_encoder.backbone.conv1.weight[:, :3], ref["conv1.weight"])
     assert float(net.mask_encoder.backbone.conv1.weight[:, 3:].detach().abs().sum()) > 0
 

@@ -60,16 +60,38 @@ def _trainer(tmp_path) -> Trainer:
                    DistInfo(0, 1, 0, torch.device("cpu")), tmp_path)
 
 
-def test_non_finite_loss_stops_without_updating_or_saving(tmp_path):
+def test_non_finite_steps_are_skipped_on_the_device_and_stop_after_max_in_a_row(tmp_path):
     trainer = _trainer(tmp_path)
+    trainer.cfg.max_nonfinite_steps = 2
     batch = make_clip(batch=1, frames=3, num_objects=1, height=32, width=32)
     batch["rgb"][0, 1, :, :4, :4] = float("nan")
     before = {k: v.clone() for k, v in trainer.network.state_dict().items()}
-    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at iteration 1.*last checkpoint.*is intact"):
-        trainer.train_step(batch)
+    terms, _ = trainer.train_step(batch)  # no exception, no host read
     after = trainer.network.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    assert trainer.it == 0 and not list(tmp_path.glob("*.pth"))
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the fused AdamW skipped the update
+    assert not torch.isfinite(terms["total_loss"]) and trainer.it == 1
+    assert all(int(st["step"]) == 0 for st in trainer.optimizer.state.values())  # step count reverted too
+    assert trainer.check_nonfinite() == 1  # one skipped, below max_nonfinite_steps
+    trainer.train_step(batch)
+    trainer.train_step(batch)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss or gradients in 3 consecutive steps up to iteration 3.*last checkpoint.*is intact"):
+        trainer.check_nonfinite()
+    assert not list(tmp_path.glob("*.pth"))
+    # a finite step afterwards trains normally
+    good = make_clip(batch=1, frames=3, num_objects=1, height=32, width=32)
+    trainer.train_step(good)
+    assert any(not torch.equal(before[k], v) for k, v in trainer.network.state_dict().items())
+    assert trainer.check_nonfinite() == 0
+
+
+def test_sync_checks_stop_at_the_first_non_finite_loss(tmp_path):
+    trainer = _trainer(tmp_path)
+    trainer.cfg.sync_checks = True
+    batch = make_clip(batch=1, frames=3, num_objects=1, height=32, width=32)
+    batch["rgb"][0, 1, :, :4, :4] = float("nan")
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at iteration 1 \(loss terms"):
+        trainer.train_step(batch)
+    assert trainer.it == 0
 
 
 def test_a_step_updates_weights_and_the_state_round_trips(tmp_path):

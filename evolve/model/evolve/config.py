@@ -75,12 +75,18 @@ class RefinementConfig:
 
     For the ``top_k`` tokens with the highest IoU the update weight is ``beta + alpha * IoU``,
     for the rest ``beta``. ``threshold`` binarises both the per-token mask and the aux mask.
+    The re-summariser (authors' ``ObjectSummarizer2``) adds the sine positional encoding
+    (``add_pe``) and uses ``heads: linear`` (Linear-Linear feature and weight heads, no ReLU, as
+    the authors); ``heads: mlp`` is our earlier form (Linear-ReLU-Linear features, one Linear for
+    the weights).
     """
 
     top_k: int = 8
     alpha: float = 1.5
     beta: float = 0.8
     threshold: float = 0.5
+    add_pe: bool = True
+    heads: str = "linear"
 
 
 @dataclass
@@ -103,6 +109,21 @@ class ModelConfig:
             the event queries, as the paper's figure).
         fg_only_summaries: True = all 16 object-memory summaries pool the foreground mask (the
             authors); False = Cutie's 8 foreground + 8 background summaries.
+        dmot_joint_attention: "authors" = the joint self-attention as the authors call Cutie's
+            CrossAttention with ``mem = x``: ``LN(x) + MHA(LN(x) + pe, x + pe, x)``, then the
+            FFN, then the block's input tokens added again after the split; "prenorm" = our
+            earlier ``x + MHA(LN x + pe, LN x + pe, LN x)`` without the outer residual.
+        query_read_norm: a LayerNorm on the pixel stream before each query read (our earlier
+            form, residual from the un-normalised input); False = Cutie's and the authors'
+            ``read_from_query.output_norm: False``.
+        event_pixel_init_proj: a 1x1 projection of the event pixel stream before DMOT (our
+            earlier form); False = the authors' (the event readout enters DMOT as it is).
+        event_conv1_init: "fresh" = the event encoder's ``bins``-channel conv1 gets PyTorch's
+            default Conv2d initialisation even when ImageNet weights are loaded (the authors);
+            "rgb_mean" = every channel gets ``sum_rgb(W) / bins`` of the ImageNet conv1.
+        edft_precision: "autocast" = on CUDA under autocast the deformable convolutions and the
+            key convolutions run in the autocast dtype (so the fp16/bf16 kernels are used);
+            "float32" = always in a float32 island. On the CPU both run in float32.
         pretrained_backbone: local path to a torchvision ImageNet state dict of
             ``pixel_encoder.type`` (loads the image and the event encoder); None = random init.
         pretrained_mask_encoder: local path to a torchvision ImageNet state dict of
@@ -133,6 +154,11 @@ class ModelConfig:
     modulated: bool = False
     mrm: str = "shared"
     fg_only_summaries: bool = True
+    dmot_joint_attention: str = "authors"
+    query_read_norm: bool = False
+    event_pixel_init_proj: bool = False
+    event_conv1_init: str = "fresh"
+    edft_precision: str = "autocast"
     pretrained_backbone: Optional[str] = None
     pretrained_mask_encoder: Optional[str] = None
 
@@ -170,6 +196,13 @@ class ModelConfig:
             bad(f"offset_source is {self.offset_source!r}", "use offset_source=event or offset_source=image")
         if self.mrm not in ("shared", "per_modality"):
             bad(f"mrm is {self.mrm!r}", "use mrm=shared or mrm=per_modality")
+        choices = {"dmot_joint_attention": ("authors", "prenorm"), "event_conv1_init": ("fresh", "rgb_mean"),
+                   "edft_precision": ("autocast", "float32")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                bad(f"{key} is {getattr(self, key)!r}", f"use one of {list(allowed)}")
+        if self.refinement.heads not in ("linear", "mlp"):
+            bad(f"refinement.heads is {self.refinement.heads!r}", "use refinement.heads=linear (the authors) or mlp")
         dims = {"pixel_dim": self.pixel_dim, "value_dim": self.value_dim, "embed_dim": self.embed_dim, "sensory_dim": self.sensory_dim}
         if len(set(dims.values())) != 1:
             bad(f"{dims} differ", "keep pixel_dim, value_dim, embed_dim and sensory_dim equal (the event summaries add pixel and value features, DMOT adds both streams)")

@@ -44,14 +44,30 @@ class KeyProjection(nn.Module):
         return self.keys(self.feature_proj(f16))
 
 
+def edft_dtype(device_type: str, policy: str) -> torch.dtype:
+    """The dtype EDFT computes in (``edft_precision``): under autocast with ``policy="autocast"``
+    the autocast dtype of ``device_type`` (float16/bfloat16 on CUDA, so our reduced-precision
+    kernels run in training and inference), otherwise float32.
+
+    Raises:
+        ValueError: an unknown policy.
+    """
+    if policy not in ("autocast", "float32"):
+        raise ValueError(f"edft_precision must be 'autocast' or 'float32', got {policy!r}")
+    if policy == "autocast" and torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return torch.float32
+
+
 class DeformConv(nn.Module):
     """A 3x3 deformable convolution weight, applied through :func:`evolve.ops.deform_conv2d`.
 
     No bias (as the authors' ``regular_conv``). DCNv1 when ``modulation`` is None, DCNv2 with it.
-    Computed in float32 under autocast (torchvision's CPU kernel has no bfloat16).
+    Runs in ``dtype`` (:func:`edft_dtype`: the autocast dtype, or float32) with autocast off
+    inside, so the op gets exactly that dtype; offsets are cast with the input.
 
     Shapes: x (M, C_in, h, w), offset (M, 18, h, w), modulation (M, 9, h, w) or None
-        -> (M, C_out, h, w).
+        -> (M, C_out, h, w) in ``dtype``.
     """
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
@@ -59,13 +75,11 @@ class DeformConv(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_dim, in_dim, 3, 3))
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)  # nn.Conv2d's default init
 
-    def forward(self, x: Tensor, offset: Tensor, modulation: Optional[Tensor] = None) -> Tensor:
-        """Runs in float32 (an autocast-free island, like the keys); returns float32."""
+    def forward(self, x: Tensor, offset: Tensor, modulation: Optional[Tensor] = None, dtype: torch.dtype = torch.float32) -> Tensor:
         with fp32_island(x.device.type):
-            x, offset, weight = x.float(), offset.float(), self.weight.float()
-            if modulation is None:
-                return deform_conv2d(x, offset, weight, None, stride=(1, 1), padding=(1, 1), dilation=(1, 1))
-            return deform_conv2d(x, offset, weight, None, stride=(1, 1), padding=(1, 1), dilation=(1, 1), mask=modulation.float())
+            x, offset, weight = x.to(dtype), offset.to(dtype), self.weight.to(dtype)
+            mask = None if modulation is None else modulation.to(dtype)
+            return deform_conv2d(x, offset, weight, None, stride=(1, 1), padding=(1, 1), dilation=(1, 1), mask=mask)
 
 
 class EDFT(nn.Module):
@@ -102,12 +116,12 @@ class EDFT(nn.Module):
         modulation = torch.sigmoid(out[:, 18:]) if self.modulated else None
         return offset, modulation
 
-    def deform_values(self, value: Tensor, offset: Tensor, modulation: Optional[Tensor]) -> Tensor:
-        """Deform per-object values with their frame's offsets: (B, N, C, h, w) -> (B, N, C, h, w)."""
+    def deform_values(self, value: Tensor, offset: Tensor, modulation: Optional[Tensor], dtype: torch.dtype = torch.float32) -> Tensor:
+        """Deform per-object values with their frame's offsets: (B, N, C, h, w) -> (B, N, C, h, w) in ``dtype``."""
         b, n = value.shape[:2]
         off = offset.unsqueeze(1).expand(-1, n, -1, -1, -1).flatten(0, 1)  # (B*N, 18, h, w)
         mod = None if modulation is None else modulation.unsqueeze(1).expand(-1, n, -1, -1, -1).flatten(0, 1)
-        out = self.value_deform(value.flatten(0, 1), off, mod)
+        out = self.value_deform(value.flatten(0, 1), off, mod, dtype)
         return out.view(b, n, *out.shape[1:])
 
 

@@ -16,6 +16,7 @@ weights serves both. Per frame:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, fields, replace
 from typing import Callable, Optional
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 from evolve.model.evolve.config import ModelConfig
 from evolve.model.evolve.decoder import LinearPredictor, MaskDecoder, PixelFeatureFuser
 from evolve.model.backbones import ResNetTrunk
-from evolve.model.evolve.encoders import EDFT, KeyProjection, MaskEncoder
+from evolve.model.evolve.encoders import EDFT, KeyProjection, MaskEncoder, edft_dtype
 from evolve.model.layers import aggregate_probabilities, fp32_island
 from evolve.model.memory_ops import anisotropic_l2_similarity, readout, softmax_affinity
 from evolve.model.evolve.summarizer import ObjectSummarizer
@@ -128,7 +129,8 @@ class EVOLVE(nn.Module):
         if self.edft_active:
             self.edft = EDFT(c16, config.pixel_dim, config.value_dim, config.modulated)
         if self.events:
-            self.event_encoder = ResNetTrunk(config.pixel_encoder.type, config.event_bins)
+            self.event_encoder = ResNetTrunk(config.pixel_encoder.type, config.event_bins,
+                                             conv1_init="default" if config.event_conv1_init == "fresh" else "resnet")
             self.event_feat_proj = nn.Conv2d(c16, config.pixel_dim, 1)
             self.event_key_proj = KeyProjection(c16, config.pixel_dim, config.key_dim)
             self.event_fuser = PixelFeatureFuser(config.pixel_dim, config.value_dim, config.sensory_dim, config.embed_dim, single_object)
@@ -153,7 +155,7 @@ class EVOLVE(nn.Module):
         if cfg.pretrained_backbone:
             self.pixel_encoder.load_imagenet(cfg.pretrained_backbone, "mean")
             if self.events:
-                self.event_encoder.load_imagenet(cfg.pretrained_backbone, "mean")
+                self.event_encoder.load_imagenet(cfg.pretrained_backbone, "keep" if cfg.event_conv1_init == "fresh" else "mean")
             parts.append(f"image{'+event' if self.events else ''} encoder ({cfg.pixel_encoder.type}) <- ImageNet {cfg.pretrained_backbone}")
         else:
             parts.append(f"image{'+event' if self.events else ''} encoder ({cfg.pixel_encoder.type}) <- random init")
@@ -198,10 +200,14 @@ class EVOLVE(nn.Module):
         return ms, self.event_feat_proj(ms[0])
 
     def transform_key(self, f16: Tensor, offset_source: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
-        """Image key projection with EDFT (DESIGN 3), in float32.
+        """Image key projection with EDFT (DESIGN 3).
 
         x = Conv1x1(f16); with EDFT x = DeformConv(x, offsets(offset_source)); then key,
         shrinkage, selection from x (:class:`~evolve.model.evolve.encoders.KeyProjection`).
+        With ``edft_precision: autocast`` under autocast the deformable convolution runs in the
+        autocast dtype (the reduced-precision kernels) and the surrounding convolutions under
+        autocast (Cutie computes its keys under autocast too); with ``float32`` everything is an
+        fp32 island. The outputs are float32 (the affinity is an fp32 island).
 
         Args:
             f16: (B, C16, h, w) image feature.
@@ -211,16 +217,21 @@ class EVOLVE(nn.Module):
             key (B, Ck, h, w), shrinkage (B, 1, h, w), selection (B, Ck, h, w), offset
             (B, 18, h, w) or None, modulation (B, 9, h, w) or None; all float32.
         """
-        with fp32_island(f16.device.type):
-            x = self.key_proj.feature_proj(f16.float())
+        dtype = edft_dtype(f16.device.type, self.config.edft_precision)
+        island = dtype == torch.float32
+        with fp32_island(f16.device.type) if island else contextlib.nullcontext():
+            x = self.key_proj.feature_proj(f16.float() if island else f16)
             offset = modulation = None
             if self.edft_active:
                 if offset_source is None:
                     raise ValueError("EDFT is active: pass the offset source feature")
-                offset, modulation = self.edft.offsets(offset_source.float())
-                x = self.edft.feature_deform(x, offset, modulation)
+                offset, modulation = self.edft.offsets(offset_source.float() if island else offset_source)
+                x = self.edft.feature_deform(x, offset, modulation, dtype)
             key, shrinkage, selection = self.key_proj.keys(x)
-        return key, shrinkage, selection, offset, modulation
+        offset = None if offset is None else offset.float()
+        modulation = None if modulation is None else modulation.float()
+        return key.float(), shrinkage.float(), selection.float(), offset, modulation
+
 
     def transform_event_key(self, e16: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Event key projection (own, not deformed), float32: e16 (B, C16, h, w) -> key, shrinkage, selection."""
@@ -288,7 +299,8 @@ class EVOLVE(nn.Module):
         memory_value = value
         if self.edft_active:
             assert frame.offset is not None
-            memory_value = self.edft.deform_values(value, frame.offset, frame.modulation)
+            dtype = edft_dtype(value.device.type, self.config.edft_precision)
+            memory_value = self.edft.deform_values(value, frame.offset, frame.modulation, dtype)
         return MaskMemory(memory_value, sensory, summary, event_summary)
 
     # ------------------------------------------------------------------ memory readout

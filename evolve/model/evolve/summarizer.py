@@ -82,22 +82,36 @@ class ObjectSummarizer(nn.Module):
 class RefinementSummarizer(nn.Module):
     """The MRM re-summariser (authors' ObjectSummarizer2; DESIGN 3 MRM step 2).
 
-    ``v = Linear(pixel)``; ``features = MLP_f(v)`` (two Linear), ``logits = Linear(v)`` (Q
-    logits); weighted pooling with the foreground mask ``sigmoid(aux_logits)`` for all Q tokens;
-    tokens are normalised by their area: ``token = sums / (area + 1e-4)``.
+    ``v = Linear(pixel) (+ sine PE when add_pe)``; ``features = F(v)``, ``logits = W(v)`` (Q
+    logits), with ``heads="linear"`` (the authors): F = Linear-Linear, W = Linear-Linear (no
+    ReLU); ``heads="mlp"`` (our earlier form): F = Linear-ReLU-Linear, W = Linear. Weighted
+    pooling with the foreground mask ``sigmoid(aux_logits)`` for all Q tokens; tokens are
+    normalised by their area: ``token = sums / (area + 1e-4)``.
 
     Shapes: masks (B, N, h, w) probabilities, pixel (B, N, C, h, w) -> tokens (B, N, Q, C) float32.
     """
 
-    def __init__(self, dim: int, num_tokens: int) -> None:
+    def __init__(self, dim: int, num_tokens: int, add_pe: bool = True, heads: str = "linear", pe_scale: float = 32.0, pe_temperature: float = 128.0) -> None:
         super().__init__()
         self.num_tokens = num_tokens
+        self.add_pe = add_pe
+        self.pe_scale = pe_scale
+        self.pe_temperature = pe_temperature
         self.input_proj = nn.Linear(dim, dim)
-        self.feature_pred = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
-        self.weights_pred = nn.Linear(dim, num_tokens)
+        if heads == "linear":
+            self.feature_pred = nn.Sequential(nn.Linear(dim, dim), nn.Linear(dim, dim))
+            self.weights_pred = nn.Sequential(nn.Linear(dim, dim), nn.Linear(dim, num_tokens))
+        elif heads == "mlp":
+            self.feature_pred = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
+            self.weights_pred = nn.Sequential(nn.Linear(dim, num_tokens))
+        else:
+            raise ValueError(f"heads must be 'linear' or 'mlp', got {heads!r}")
 
     def forward(self, masks: Tensor, pixel: Tensor) -> Tensor:
+        h, w = pixel.shape[-2:]
         v = self.input_proj(pixel.flatten(3).transpose(2, 3))  # (B, N, P, C)
+        if self.add_pe:
+            v = v + sine_positional_encoding(h, w, v.shape[-1], self.pe_scale, self.pe_temperature, v.device, v.dtype).flatten(0, 1)
         m = masks.flatten(2).unsqueeze(-1).expand(-1, -1, -1, self.num_tokens)  # (B, N, P, Q)
         with fp32_island(v.device.type):
             v = v.float()

@@ -65,8 +65,9 @@ class TrainWrapper(nn.Module):
             batch: the "Training clips" dict of docs/architecture.md:
                 ``rgb`` float (B, T, 3, H, W) in [0, 1]; ``voxel`` float (B, T, bins, H, W)
                 (needed when events are on); ``first_frame_gt`` float (B, 1, N_max, H, W);
-                ``selector`` float (B, N_max); ``cls_gt`` (used by the loss only). H, W
-                multiples of 16. Objects are trimmed to the largest count in the batch.
+                ``selector`` float (B, N_max); ``cls_gt`` (used by the loss only); ``info``
+                (list of dicts with ``num_objects``; without it the counts are read from the
+                selector). H, W multiples of 16. Objects are trimmed to the largest count in the batch.
         Returns:
             dict with
             ``logits`` float32 (B, T-1, 1+N, H, W) aggregated logits of frames 1..T-1;
@@ -83,7 +84,11 @@ class TrainWrapper(nn.Module):
         if seq_len < 2:
             raise ValueError(f"a training clip needs at least 2 frames, got {seq_len}")
         selector_full = batch["selector"].float()
-        num_objects = [int(round(float(s))) for s in selector_full.sum(dim=1)]
+        infos = batch.get("info")
+        if isinstance(infos, list) and len(infos) == b and all(isinstance(i, dict) and "num_objects" in i for i in infos):
+            num_objects = [int(i["num_objects"]) for i in infos]  # the counts the sampler wrote: no device-to-host read
+        else:
+            num_objects = [int(round(float(s))) for s in selector_full.sum(dim=1)]
         if min(num_objects) < 1:
             raise ValueError(f"every clip needs at least one object; selector sums are {num_objects}")
         n = max(num_objects)

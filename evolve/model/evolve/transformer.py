@@ -1,12 +1,19 @@
 """DMOT, the dual-memory object transformer, with MRM after every block (EVOLVE; DESIGN 3).
 
-Source: evolve_authors_code.md 1.5 (DMOT) and 1.6 (MRM). Per block:
+Source: evolve_authors_code.md 1.5 (DMOT) and 1.6 (MRM). Per block, with the authors' forms
+(``dmot_joint_attention: authors``, ``query_read_norm: false``):
 
-1. joint self-attention over the concatenated image + event pixel tokens (2*C channels,
-   8 heads) + FFN(2*C, ff_dim), split back (residual inside each layer);
-2. image pixels cross-attend the image queries (PE on queries and keys), then a CAResBlock
-   pixel FFN;
-3. event pixels cross-attend the event queries, then their own CAResBlock pixel FFN.
+1. joint self-attention over the concatenated image + event pixel tokens x (2*C channels,
+   8 heads) as the authors call Cutie's CrossAttention with ``mem = x``:
+   ``y = LN(x) + MHA(q = LN(x) + pe, k = x + pe, v = x)``, then ``y = y + FFN(LN(y))``
+   (FFN(2*C, ff_dim)); split back and each stream adds the block's input tokens again:
+   ``pixel = pixel_in + y[:, :, :C]``, ``event = event_in + y[:, :, C:]``;
+2. image pixels read the image queries: ``pixel + MHA(pixel + pe, query + query_pe, query)``
+   (no LayerNorm: Cutie's ``read_from_query.output_norm: False``), then a CAResBlock pixel FFN;
+3. event pixels read the event queries the same way, then their own CAResBlock pixel FFN.
+
+``dmot_joint_attention: prenorm`` is our earlier ``x + MHA(LN x + pe, LN x + pe, LN x)`` without
+the outer residual; ``query_read_norm: true`` adds a LayerNorm before the query reads.
 
 Queries never read pixels (Cutie's query-reads-pixel, query self-attention and query FFN are
 removed); they change only through MRM. Output = image + event pixel streams.
@@ -42,16 +49,18 @@ def _map_to_tokens(x: Tensor) -> Tensor:
 class DMOTBlock(nn.Module):
     """One DMOT block (see the module docstring). Token tensors are (B*N, P, C), P = h*w."""
 
-    def __init__(self, dim: int, num_heads: int, ff_dim: int, events: bool) -> None:
+    def __init__(self, dim: int, num_heads: int, ff_dim: int, events: bool, joint_attention: str = "authors", query_read_norm: bool = False) -> None:
         super().__init__()
         self.events = events
+        self.authors_joint = joint_attention == "authors"
         joint = 2 * dim if events else dim
-        self.pixel_self_attn = CrossAttention(joint, num_heads)
+        self.pixel_self_attn = CrossAttention(joint, num_heads, norm=True, residual_from="normed" if self.authors_joint else "input")
         self.pixel_self_ffn = FFN(joint, ff_dim)
-        self.read_from_query = CrossAttention(dim, num_heads)
+        read_residual = "input" if query_read_norm else "normed"  # identical when there is no norm
+        self.read_from_query = CrossAttention(dim, num_heads, norm=query_read_norm, residual_from=read_residual)
         self.pixel_ffn = CAResBlock(dim, dim)
         if events:
-            self.event_read_from_query = CrossAttention(dim, num_heads)
+            self.event_read_from_query = CrossAttention(dim, num_heads, norm=query_read_norm, residual_from=read_residual)
             self.event_pixel_ffn = CAResBlock(dim, dim)
 
     def forward(
@@ -71,12 +80,15 @@ class DMOTBlock(nn.Module):
         dim = pixel.shape[-1]
         if self.events:
             assert event_pixel is not None and event_pixel_pe is not None
-            joint = torch.cat([pixel, event_pixel], dim=-1)  # (B*N, P, 2C)
+            joint_in = torch.cat([pixel, event_pixel], dim=-1)  # (B*N, P, 2C)
             joint_pe = torch.cat([pixel_pe, event_pixel_pe], dim=-1)
         else:
-            joint, joint_pe = pixel, pixel_pe
-        joint = self.pixel_self_attn(joint, None, joint_pe)
-        joint = self.pixel_self_ffn(joint)
+            joint_in, joint_pe = pixel, pixel_pe
+        if self.authors_joint:
+            joint = self.pixel_self_attn(joint_in, joint_in, joint_pe, joint_pe)  # LN(x) + MHA(LN x + pe, x + pe, x)
+            joint = self.pixel_self_ffn(joint) + joint_in  # the block's input tokens added again after the split
+        else:
+            joint = self.pixel_self_ffn(self.pixel_self_attn(joint_in, None, joint_pe))
         pixel = joint[..., :dim]
         event_pixel = joint[..., dim:] if self.events else None
 
@@ -121,7 +133,9 @@ class DualMemoryObjectTransformer(nn.Module):
     Query initialisation (Cutie, duplicated per modality): the object memory is averaged,
     ``summary = sum_t sums / (sum_t area + 1e-4)``, and
     ``query = E_init + Linear(summary)``, ``query_pe = E_pe + Linear(summary)``.
-    Pixel streams: ``pixel = Conv1x1(readout)``, ``pixel_pe = Conv1x1(readout) + sinePE``.
+    Pixel streams: ``pixel = Conv1x1(readout)``, ``pixel_pe = Conv1x1(readout) + sinePE``; the event
+    stream is the event readout itself (``event_pixel_init_proj: false``, the authors) with
+    ``event_pe = Conv1x1(event readout) + sinePE``.
     Aux mask heads (ReLU + 1x1) give 4 levels of logits: before the blocks and after each.
     MRM (after every block but the last, whose update would not be read): see
     :func:`refinement_weights` and :class:`RefinementSummarizer`; ``query += w * token`` and
@@ -150,13 +164,18 @@ class DualMemoryObjectTransformer(nn.Module):
             self.event_query_emb = nn.Embedding(q, dim)
             self.summary_to_event_query_init = nn.Linear(dim, dim)
             self.summary_to_event_query_emb = nn.Linear(dim, dim)
-            self.event_pixel_init_proj = GConv2d(dim, dim, 1)
+            if config.event_pixel_init_proj:
+                self.event_pixel_init_proj = GConv2d(dim, dim, 1)
             self.event_pixel_emb_proj = GConv2d(dim, dim, 1)
-        self.blocks = nn.ModuleList(DMOTBlock(dim, ot.num_heads, ot.ff_dim, self.events) for _ in range(ot.num_blocks))
+        self.blocks = nn.ModuleList(
+            DMOTBlock(dim, ot.num_heads, ot.ff_dim, self.events, config.dmot_joint_attention, config.query_read_norm) for _ in range(ot.num_blocks)
+        )
         self.mask_pred = nn.ModuleList(GConv2d(dim, 1, 1) for _ in range(ot.num_blocks + 1))
-        self.refinement = RefinementSummarizer(dim, q)
+        r = config.refinement
+        make_refinement = lambda: RefinementSummarizer(dim, q, r.add_pe, r.heads, config.pixel_pe_scale, config.pixel_pe_temperature)  # noqa: E731
+        self.refinement = make_refinement()
         if self.per_modality:
-            self.event_refinement = RefinementSummarizer(dim, q)
+            self.event_refinement = make_refinement()
 
     @staticmethod
     def _queries(memory: Tensor, init: nn.Embedding, emb: nn.Embedding, to_init: nn.Linear, to_emb: nn.Linear) -> tuple[Tensor, Tensor]:
@@ -211,7 +230,8 @@ class DualMemoryObjectTransformer(nn.Module):
             event_query, event_query_pe = self._queries(
                 event_obj_memory, self.event_query_init, self.event_query_emb, self.summary_to_event_query_init, self.summary_to_event_query_emb
             )
-            evt_tokens = _map_to_tokens(self.event_pixel_init_proj(event_pixel).flatten(0, 1))
+            evt_init = self.event_pixel_init_proj(event_pixel) if hasattr(self, "event_pixel_init_proj") else event_pixel
+            evt_tokens = _map_to_tokens(evt_init.flatten(0, 1))  # the authors: the event readout as it is
             evt_pe = _map_to_tokens(self.event_pixel_emb_proj(event_pixel).flatten(0, 1)) + pe
 
         aux_logits = [self._aux_logits(0, pix_tokens, b, n, h, w)]

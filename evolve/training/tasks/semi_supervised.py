@@ -182,6 +182,7 @@ class SemiSupervisedTask(Task):
             importance_sample_ratio=stage_cfg.importance_sample_ratio,
             sensory_aux_weight=stage_cfg.aux_weight,
             query_aux_weight=stage_cfg.aux_weight,
+            point_padding=stage_cfg.point_padding,
         ))
 
     def image_logger(self, folder: Path, writer: Any, stage: str):
