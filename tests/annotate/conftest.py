@@ -23,7 +23,7 @@ TRAIN_COMMON = [
 ]
 TRAIN_INTERACTION = ["task=interactive", "model=interaction", "main_training.num_iterations=30", "main_training.batch_size=4",
                      "main_training.seq_length=1", "main_training.learning_rate=1e-3"]
-TRAIN_EVOLVE = ["model=small", "main_training.num_iterations=60", "main_training.batch_size=2", "main_training.seq_length=3",
+TRAIN_EVOLVE = ["model=small", "main_training.num_iterations=80", "main_training.batch_size=2", "main_training.seq_length=3",
                 "main_training.num_ref_frames=2", "main_training.max_skip=2", "main_training.learning_rate=2e-4"]
 
 

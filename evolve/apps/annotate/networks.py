@@ -56,9 +56,9 @@ def _fit(state: dict, path: Path, candidates: Sequence[tuple[str, tuple[str, ...
     """The first candidate config whose network the tensors fit exactly, and that network (eval mode).
 
     Raises:
-        InputError: no candidate fits (the message lists what was tried and the last mismatch).
+        InputError: no candidate fits (the message lists what was tried and the first one's mismatch).
     """
-    last = ""
+    reasons: list[str] = []
     for name, overrides in candidates:
         cfg = registry.load_model_config(name, list(overrides))
         with torch.device("meta"):  # shapes and names only: cheap to try
@@ -66,17 +66,18 @@ def _fit(state: dict, path: Path, candidates: Sequence[tuple[str, tuple[str, ...
         try:
             report = load_weights_from(probe, state, path, check_only=True)
         except InputError as exc:
-            last = exc.problem or str(exc)
+            reasons.append(exc.problem or str(exc))
             continue
         if report.missing or report.unexpected:
-            last = str(report)
+            reasons.append(str(report))
             continue
         net = registry.build_model(cfg).to(device).eval()
         load_weights_from(net, state, path)
         return cfg, net
     tried = ", ".join(f"{n}{' ' + ' '.join(o) if o else ''}" for n, o in candidates)
-    raise InputError(path, f"the weights fit none of the configs tried ({tried}); last: {last}",
-                     "pass --model / --interaction-model with the config the weights were trained with")
+    raise InputError(path, f"the weights fit none of the configs tried ({tried}); with the first: {reasons[0]}",
+                     "pass --model / --interaction-model with the config the weights were trained with, or weights of this "
+                     "version of the network (weights trained before a change of its layers do not load)")
 
 
 def _load(path: str | os.PathLike, arch: str, model: Optional[str], candidates, device: torch.device) -> tuple[Any, Any]:

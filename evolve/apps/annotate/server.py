@@ -109,6 +109,35 @@ def _jpeg(image: np.ndarray, quality: int = 92) -> Response:
     return Response(buf.tobytes(), media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
+def mask_layer(ids: np.ndarray, palette: bytes) -> np.ndarray:
+    """The page's mask layer: uint8 (H, W) ids -> RGBA (H, W, 4), object pixels in their palette
+    colour (opaque; the page sets the opacity), each object's boundary pixels lightened halfway
+    to white so dark palette colours stay visible on dark frames, background transparent."""
+    pal = np.frombuffer(palette[:768], np.uint8).reshape(256, 3)
+    rgba = np.zeros((*ids.shape, 4), np.uint8)
+    rgba[..., :3] = pal[ids]
+    rgba[..., 3] = np.where(ids > 0, 255, 0)
+    edge = (cv2.morphologyEx(ids, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0) & (ids > 0)  # (H, W) inner boundaries
+    rgba[edge, :3] = (rgba[edge, :3].astype(np.uint16) + 255) // 2
+    return rgba
+
+
+def event_layer(voxel: Any, percentile: float = 99.0) -> np.ndarray:
+    """The events blended over a frame: RGBA (H, W, 4) from the net polarity of a (B, H, W) voxel
+    grid, ON red and OFF blue (:mod:`evolve.vis.events` colours), opacity |net| / scale (scale =
+    the ``percentile`` of |net| over pixels with events, as :func:`evolve.vis.overlay.voxel_event_picture`),
+    transparent where there is no event."""
+    from evolve.vis.events import OFF_COLOUR, ON_COLOUR, voxel_scale
+
+    net = voxel.float().sum(0).numpy() if hasattr(voxel, "numpy") else np.asarray(voxel, np.float32).sum(0)  # (H, W)
+    v = np.clip(net / voxel_scale(net[None], percentile), -1.0, 1.0)
+    rgba = np.zeros((*net.shape, 4), np.uint8)
+    rgba[v > 0, :3] = ON_COLOUR
+    rgba[v < 0, :3] = OFF_COLOUR
+    rgba[..., 3] = (np.abs(v) * 255.0 + 0.5).astype(np.uint8)
+    return rgba
+
+
 def create_app(state: AnnotateState, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
     """The FastAPI application serving ``state`` (module docstring).
 
@@ -242,11 +271,11 @@ def create_app(state: AnnotateState, max_body_bytes: int = DEFAULT_MAX_BODY) -> 
             return _jpeg(seq.rgb_u8(t))
         if view == "bright":
             return _jpeg(np.clip(seq.rgb_u8(t).astype(np.float32) * seq.gain + 0.5, 0, 255).astype(np.uint8))
-        if view == "events":
+        if view in ("events", "events_layer"):
             voxel = seq.voxel(t)
             if voxel is None:
                 return _error(404, "this sequence has no events; synthesise them from the frames (button 'Synthesise events')")
-            return _png(voxel_event_picture(voxel))
+            return _png(voxel_event_picture(voxel) if view == "events" else event_layer(voxel))
         if view == "normal":
             path = seq.normal_frames[t] if seq.normal_frames else None
             if path is None:
@@ -255,7 +284,7 @@ def create_app(state: AnnotateState, max_body_bytes: int = DEFAULT_MAX_BODY) -> 
 
             rgb = read_frame(path)
             return _jpeg(cv2.resize(rgb, (seq.size[1], seq.size[0]), interpolation=cv2.INTER_AREA) if rgb.shape[:2] != seq.size else rgb)
-        raise InputError(None, f"unknown view {view!r}", "use frame, bright, events or normal")
+        raise InputError(None, f"unknown view {view!r}", "use frame, bright, events, events_layer or normal")
 
     @app.get("/api/seq/{name}/mask/{t}")
     def mask_image(name: str, t: int) -> Response:
@@ -263,11 +292,6 @@ def create_app(state: AnnotateState, max_body_bytes: int = DEFAULT_MAX_BODY) -> 
             st = frame_index(name, t)
         except IndexError:
             return _error(404, f"no frame {t}")
-        ids = st.mask(t)
-        pal = np.frombuffer(st.loaded.palette[:768], np.uint8).reshape(256, 3)
-        rgba = np.zeros((*ids.shape, 4), np.uint8)
-        rgba[..., :3] = pal[ids]
-        rgba[..., 3] = np.where(ids > 0, 255, 0)
-        return _png(rgba)
+        return _png(mask_layer(st.mask(t), st.loaded.palette))
 
     return app

@@ -91,6 +91,7 @@ async function refresh() {
     canvas.width = seq.size[1];
     canvas.height = seq.size[0];
   }
+  fitCanvas();
   renderObjects(seq);
   renderRounds(seq);
   renderTicks(seq);
@@ -169,6 +170,18 @@ function renderTicks(seq) {
 }
 
 // ------------------------------------------------------------------ drawing
+function fitCanvas() {
+  // the largest size that fits the stage's width and the window's height (frames of any size)
+  const stage = $("stage").getBoundingClientRect();
+  const availW = Math.max(200, stage.width);
+  const availH = Math.max(200, window.innerHeight - 150);
+  const s = Math.min(availW / canvas.width, availH / canvas.height);
+  canvas.style.width = `${Math.floor(canvas.width * s)}px`;
+  canvas.style.height = `${Math.floor(canvas.height * s)}px`;
+  canvas.style.imageRendering = s >= 2 ? "pixelated" : "auto";
+}
+window.addEventListener("resize", () => { fitCanvas(); draw(false); });
+
 function loadImage(url) {
   if (images.has(url)) return images.get(url);
   const p = new Promise((resolve) => {
@@ -202,7 +215,7 @@ async function draw(reloadMask) {
   if (view === "normal" && !seq.has_normal) view = "frame";
   const [base, ev, mask] = await Promise.all([
     loadImage(frameUrl(seq, t, view)),
-    ui.eventsBlend > 0 && seq.has_events && view !== "events" ? loadImage(frameUrl(seq, t, "events")) : Promise.resolve(null),
+    ui.eventsBlend > 0 && seq.has_events && view !== "events" ? loadImage(frameUrl(seq, t, "events_layer")) : Promise.resolve(null),
     ui.showMask ? loadImage(maskUrl(seq, t)) : Promise.resolve(null),
   ]);
   if (t !== ui.frame) return;  // the user moved on meanwhile
@@ -250,25 +263,29 @@ function strokeColour(seq, objectId, positive) {
 }
 
 function drawPolyline(points, colour, dashed) {
-  ctx.save();
-  ctx.strokeStyle = colour;
-  ctx.fillStyle = colour;
-  ctx.lineWidth = Math.max(2, canvas.width / 240);
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
-  if (dashed) ctx.setLineDash([6, 4]);
+  // a light halo under the object colour, so dark palette colours show on dark frames
+  const scale = canvas.width / (canvas.getBoundingClientRect().width || canvas.width);  // frame px per CSS px
+  const width = Math.max(1, 3 * scale);
   const px = points.map(([x, y]) => [x * canvas.width, y * canvas.height]);
-  if (px.length === 1) {
+  for (const [style, w] of [["rgba(255,255,255,0.9)", width + 2 * scale], [colour, width]]) {
+    ctx.save();
+    ctx.strokeStyle = style;
+    ctx.fillStyle = style;
+    ctx.lineWidth = w;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    if (dashed) ctx.setLineDash([6 * scale, 4 * scale]);
     ctx.beginPath();
-    ctx.arc(px[0][0], px[0][1], ctx.lineWidth * 2, 0, 2 * Math.PI);
-    ctx.fill();
-  } else {
-    ctx.beginPath();
-    ctx.moveTo(px[0][0], px[0][1]);
-    for (const [x, y] of px.slice(1)) ctx.lineTo(x, y);
-    ctx.stroke();
+    if (px.length === 1) {
+      ctx.arc(px[0][0], px[0][1], w * 1.5, 0, 2 * Math.PI);
+      ctx.fill();
+    } else {
+      ctx.moveTo(px[0][0], px[0][1]);
+      for (const [x, y] of px.slice(1)) ctx.lineTo(x, y);
+      ctx.stroke();
+    }
+    ctx.restore();
   }
-  ctx.restore();
 }
 
 function drawStrokes(seq) {
