@@ -4,6 +4,7 @@ event pairing, palette, working size, brightening gain), events synthesised for 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -158,3 +159,19 @@ def test_video_file_frames_and_synthesised_events(tmp_path):
     frames = with_voxels(seq, grids)
     assert frames.frame(3)[1].shape == (5, 32, 48)
     assert synthesize_voxels(seq, 5, cancel=lambda: True) is None
+
+
+def test_generic_layout_from_explicit_folders(tmp_path):
+    src = _folder(tmp_path / "src")
+    root = tmp_path / "root"
+    for sub, pattern in (("imgs", "*.png"), ("ev", "events/*.npz"), ("ann", "masks/*.png")):
+        for f in src.glob(pattern):
+            (root / sub / "seqA").mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, root / sub / "seqA" / f.name)
+    with pytest.raises(InputError, match="--image-dir and --mask-dir"):
+        open_workspace(root, "generic", image_dir="imgs")
+    ws = open_workspace(root, "generic", image_dir="imgs", mask_dir="ann", event_dir="ev")
+    assert isinstance(ws, DatasetWorkspace) and ws.sequences() == ["seqA"]
+    loaded = ws.load("seqA", -1, 5)
+    assert loaded.has_events and float(loaded.voxel(3).sum(0)[2, 3]) == pytest.approx(3, abs=1e-3)
+    assert loaded.palette == bytes(range(256)) * 3
