@@ -129,7 +129,11 @@ def main() -> None:
     ap.add_argument("--weights", help="EVOLVE weights (default: random); with --interaction-weights")
     ap.add_argument("--interaction-weights")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "annotate_cpu")
+    ap.add_argument("--render", action="store_true", help="only rewrite the .md from the .json of an earlier run")
     args = ap.parse_args()
+    if args.render:
+        write_markdown(json.loads(args.out.with_suffix(".json").read_text()), args.out.with_suffix(".md"), args.repeats)
+        return
     device = torch.device("cpu")
     load_before = os.getloadavg()
     nets = load_networks(args.weights, args.interaction_weights, device=device) if args.weights else random_networks(device)
@@ -144,27 +148,35 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(args.out.with_suffix(".json"), "w") as f:
         json.dump(out, f, indent=2)
+    write_markdown(out, args.out.with_suffix(".md"), args.repeats)
+
+
+def write_markdown(out: dict, path: Path, repeats: int) -> None:
+    """The result table (also ``--render``: from the JSON of an earlier run, no measurement)."""
+    m = out["machine"]
     lines = [
         "# evolve-annotate latency (CPU)", "",
         f"Command: `{out['command']}`  ",
-        f"Machine: {out['machine']}; torch threads {out['torch_threads']}.  ",
-        f"**Load average** (1, 5, 15 min) before: {out['load_average_before']}, after: {out['load_average_after']} "
-        "(2 cores shared with other jobs: wall times are inflated by the load; CPU time is this process's).  ",
+        f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, torch {m['torch']}, Python {m['python']}; torch threads {out['torch_threads']}.  ",
+        f"**Load average** (1, 5, 15 min) before: {out['load_average_before']}, after: {out['load_average_after']}. The 2 cores are "
+        "shared with other jobs, so **wall times are inflated** by the load; the process's CPU time (one thread) is what the "
+        "same step costs on an idle core.  ",
         f"Networks: {out['networks']}. Data: {out['data']} (854x480, 1 object).", "",
-        "| working size | interaction network, one frame, 1 object (ms, median) | its CPU time (ms) | propagation (frames/s) | "
-        "propagated frames, wall / CPU (s) | reading the sequence, wall / CPU (s) | page pictures per frame (ms: frame JPEG / events PNG / mask PNG) |",
-        "|---|---|---|---|---|---|---|",
+        "| working size | interaction network, one frame, 1 object: wall / CPU (ms, median) | propagation: frames/s wall / frames per CPU-second | "
+        "propagated frames: wall / CPU (s) | reading the sequence: wall / CPU (s) | page pictures per frame, wall (ms: frame JPEG / events PNG / mask PNG) |",
+        "|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    for r in out["rows"]:
         p = r["page_picture_ms_median"]
-        lines.append(f"| {r['working_size']} | {r['interaction_ms_median']} | {r['interaction_cpu_ms_median']} | {r['propagation_frames_per_s']} | "
-                     f"{r['propagation_frames']} in {r['propagation_s']} / {r['propagation_cpu_s']} | {r['load_s']} / {r['load_cpu_s']} ({r['frames_in_sequence']} frames) | "
-                     f"{p['frame JPEG']} / {p['events PNG']} / {p['mask PNG']} |")
+        per_cpu = r["propagation_frames"] / r["propagation_cpu_s"] if r["propagation_cpu_s"] else float("nan")
+        lines.append(f"| {r['working_size']} | {r['interaction_ms_median']} / {r['interaction_cpu_ms_median']} | "
+                     f"{r['propagation_frames_per_s']} / {per_cpu:.2f} | {r['propagation_frames']} frames in {r['propagation_s']} / {r['propagation_cpu_s']} | "
+                     f"{r['load_s']} / {r['load_cpu_s']} ({r['frames_in_sequence']} frames) | {p['frame JPEG']} / {p['events PNG']} / {p['mask PNG']} |")
     lines += ["", "Interaction: `Interactor.run` on frame 0 with a positive scribble from the ground truth (first of "
-              f"{args.repeats + 1} runs dropped as warm-up). Propagation: `InteractiveSession.propagate('forward')` from frame 0 "
+              f"{repeats + 1} runs dropped as warm-up). Propagation: `InteractiveSession.propagate('forward')` from frame 0 "
               "(EVOLVE memory, every annotated frame permanent), stopped after the frames counted. Reading: frames + event chunks -> "
               "voxel grids at the working size (the server's load job). Page pictures: one request each through the FastAPI app."]
-    with atomic_open(args.out.with_suffix(".md"), "w") as f:
+    with atomic_open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
 
