@@ -184,3 +184,23 @@ def test_evolve_and_gltm_sessions_run_on_real_networks_with_and_without_events()
         r = s.run_round(5, [Click(0.3, 0.3, 1)])
         assert r.frames_done == 2 and set(s.annotations[5].indicators) == {1, 2}
         assert all(torch.allclose(s.probabilities(t).sum(0), torch.ones(32, 48), atol=1e-2) for t in range(6))
+
+
+def test_one_annotation_propagates_exactly_like_the_semi_supervised_core():
+    # with a single annotated frame, a forward pass is the streaming core started from that mask
+    from evolve.inference.inference_core import InferenceCore
+
+    torch.manual_seed(0)
+    net = registry.build_model(registry.load_model_config("small")).eval()
+    frames = _frames(t=5)
+    ids = torch.zeros(32, 48, dtype=torch.int64)
+    ids[8:20, 10:30] = 1
+    ids[20:30, 30:40] = 2
+    probs = torch.stack([(ids == k).float() for k in (0, 1, 2)])
+    got = {}
+    EvolvePropagator(net, InferenceConfig(mem_every=2)).propagate(frames, [Annotation(0, probs)], [1, 2], 0, 5, lambda t, d: got.update({t: d}) or True)
+    core = InferenceCore(net, InferenceConfig(mem_every=2))
+    core.step(*frames.frame(0), mask=ids, objects=[1, 2])
+    for t in range(1, 5):
+        expected = core.step(*frames.frame(t), end=(t == 4))
+        assert torch.allclose(got[t], expected, atol=1e-5)
