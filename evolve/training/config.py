@@ -74,6 +74,7 @@ class DataConfig:
     main_training: DataStageConfig = field(default_factory=DataStageConfig)
     val: ValDataConfig = field(default_factory=ValDataConfig)
     demo_root: Optional[str] = None  # create the embedded demo dataset here first (``<demo_root>/LLE_DAVIS``) if absent
+    pretrained_expected: bool = True  # real data: warn when training starts from random init (no ImageNet, no weights=)
 
 
 @dataclass
