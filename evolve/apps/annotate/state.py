@@ -571,8 +571,12 @@ class AnnotateState:
             nets = self.loader(weights, interaction_weights)
             with self._lock:
                 self.networks, self.networks_error = nets, None
-                for st in self.sequences.values():
+                for name, st in self.sequences.items():
                     st.attach(nets, self.config)
+                    vox = st.loaded.voxel(0)
+                    if nets.events and vox is not None and vox.shape[0] != nets.num_bins:
+                        self.message("warning", f"{name} was read with {vox.shape[0]} voxel bins but the networks read {nets.num_bins}: "
+                                                "they get zero voxel grids until evolve-annotate is restarted with these weights")
             return {"message": f"loaded {nets.description}"}
 
         return self.start_job("weights", None, work)
