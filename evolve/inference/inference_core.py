@@ -62,7 +62,8 @@ class InferenceCore:
         net = self.network
         q = net.config.object_transformer.num_queries
         self.objects = ObjectManager()
-        self.memory = MemoryManager(self.config, net.events, net.config.sensory_dim, (q, net.config.embed_dim + 1))
+        self.memory = MemoryManager(self.config, net.events, net.config.sensory_dim, (q, net.config.embed_dim + 1),
+                                    net.config.affinity_norm, net.config.bijective_k, net.config.equalized_scores)
         self.curr_ti = -1
         self.last_mem_ti = 0
         self.last_mask: Optional[Tensor] = None  # (1, N, H', W') padded internal size
@@ -186,9 +187,10 @@ class InferenceCore:
         pred: Optional[Tensor] = None  # (N_old, H', W') object probabilities
         if need_segment:
             assert self.last_mask is not None and self.memory.sensory is not None
-            image_readout, event_readout = self.memory.read(frame)
+            image_readout, event_readout, image_scores, event_scores = self.memory.read_all(frame)
             readout, _ = net.fuse_and_transform(
-                frame, image_readout, event_readout, self.memory.obj_memory, self.memory.event_obj_memory, self.memory.sensory, self.last_mask
+                frame, image_readout, event_readout, self.memory.obj_memory, self.memory.event_obj_memory, self.memory.sensory, self.last_mask,
+                image_scores, event_scores,
             )
             sensory, _, prob = net.segment(frame, readout, self.memory.sensory, None, update_sensory)
             if update_sensory:
