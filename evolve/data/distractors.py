@@ -1,5 +1,5 @@
 """Swap-and-attach: paste another clip's objects into a clip as distractors (EMVOS's training
-augmentation, Cho et al. 2022, arXiv 2209.03139, Sec. 4.2; docs/emvos.md).
+augmentation, Cho et al. 2022, arXiv 2209.03139; docs/emvos.md).
 
 Batch level: clip b receives the objects of clip b-1 (cyclically) on every frame, pixels and
 voxel grid (a pasted object carries its own events), and its own objects lose the pixels the

@@ -134,7 +134,7 @@ DENSENET_MS_DIMS: dict[str, list[int]] = {"densenet121": [1024, 512, 256]}
 
 class DenseNetTrunk(nn.Module):
     """A torchvision DenseNet-121 from conv0 to denseblock3 (transition3, denseblock4 and the
-    classifier dropped), BN frozen: EMVOS's encoder (Cho et al. 2022, arXiv 2209.03139, Sec. 4).
+    classifier dropped), BN frozen: EMVOS's encoder (Cho et al. 2022, arXiv 2209.03139).
 
     The stride-4 feature is the output of denseblock1 (256 channels), stride 8 of denseblock2
     (512), stride 16 of denseblock3 (1024). BatchNorm layers always run in eval mode (running

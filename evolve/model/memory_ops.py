@@ -136,10 +136,10 @@ AFFINITY_NORMS: tuple[str, ...] = ("memory_softmax", "query_softmax", "topk_bije
 
 - ``memory_softmax``: softmax over the memory axis per query pixel (Cutie, XMem; surjective);
 - ``query_softmax``: softmax over the query axis per memory token (EMVOS's equalized matching,
-  Cho et al. 2022, arXiv 2209.03139, Sec. 3);
+  Cho et al. 2022, arXiv 2209.03139);
 - ``topk_bijective``: each memory token keeps only its K best query pixels, then the softmax over
-  the memory axis among the kept entries (BMVOS's bijective matching, Cho et al. 2022, Pattern
-  Recognition, as a filter in front of the surjective readout)."""
+  the memory axis among the kept entries (BMVOS's bijective matching, Cho et al., WACV 2022, as a filter in front of the
+  surjective readout)."""
 
 
 def query_softmax_affinity(similarity: Tensor) -> Tensor:
@@ -285,7 +285,7 @@ def normalized_topk_readout(similarity: Tensor, mem_value: Tensor, top_k: int, n
 def masked_max_scores(affinity: Tensor, mem_masks: Tensor) -> Tensor:
     """EMVOS's fg/bg matching scores: for every object n and query pixel q,
     ``s_bg(q) = max_r A(r, q) (1 - M_n(r))`` and ``s_fg(q) = max_r A(r, q) M_n(r)``
-    (Cho et al. 2022, arXiv 2209.03139, Sec. 3; the masked max-pooling over reference pixels).
+    (Cho et al. 2022, arXiv 2209.03139; the masked max-pooling over reference pixels).
 
     Objects are processed one at a time, so the working memory is one (B, L, M) product.
 

@@ -1,7 +1,7 @@
 """Typed configuration of the EMVOS network (``arch: emvos``; configs ``model=emvos|emvos_small``).
 
-EMVOS: Cho, Lee, Lee, Park, Lee, "Pixel-Level Equalized Matching for Video Object Segmentation",
-arXiv 2209.03139 (2022). docs/emvos.md describes the network and our event extension.
+EMVOS: Cho et al., "Pixel-Level Equalized Matching for Video Object Segmentation", arXiv 2209.03139
+(2022). docs/emvos.md describes the network and our event extension.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """EMVOS's decoder: three stages of blend convolution -> CBAM -> transposed convolution
 (stride 16 -> 8 -> 4 -> 1) with the s8 and s4 encoder skips, 2-class logits per object
-(Cho et al. 2022, arXiv 2209.03139, Sec. 3.4; CBAM: Woo et al., ECCV 2018)."""
+(Cho et al. 2022, arXiv 2209.03139; CBAM: Woo et al., ECCV 2018)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """EMVOS's loss: 2-class cross-entropy of every object's logits at full resolution
-(Cho et al. 2022, arXiv 2209.03139, Sec. 4.2), averaged over the real objects."""
+(Cho et al. 2022, arXiv 2209.03139), averaged over the real objects."""
 
 from __future__ import annotations
 

@@ -192,7 +192,7 @@ class EMVOS(nn.Module):
     # ------------------------------------------------------------------ matching and decoding
     @staticmethod
     def surjective_affinity(ref_norm_key: Tensor, query_norm_key: Tensor) -> Tensor:
-        """Cosine affinity mapped to [0, 1]: ``C(r, q) = (k_r . k_q + 1) / 2`` (EMVOS Eq. 1).
+        """Cosine affinity mapped to [0, 1]: ``C(r, q) = (k_r . k_q + 1) / 2`` (EMVOS, arXiv 2209.03139).
 
         Shapes: (B, Ck, L), (B, Ck, M) -> float32 (B, L, M).
         """
@@ -201,7 +201,7 @@ class EMVOS(nn.Module):
     @staticmethod
     def equalized_affinity(ref_key: Tensor, query_key: Tensor) -> Tensor:
         """Equalized affinity: softmax over the QUERY pixels of the raw dot product, per reference
-        pixel (EMVOS Eq. 3; :func:`~evolve.model.memory_ops.query_softmax_affinity`).
+        pixel (EMVOS, arXiv 2209.03139; :func:`~evolve.model.memory_ops.query_softmax_affinity`).
 
         Shapes: (B, Ck, L), (B, Ck, M) -> float32 (B, L, M), rows summing to 1.
         """

@@ -1,4 +1,4 @@
-"""The training unroll of a clip through EMVOS (Cho et al. 2022, arXiv 2209.03139, Sec. 4.2).
+"""The training unroll of a clip through EMVOS (Cho et al. 2022, arXiv 2209.03139).
 
 Frame 0 with its ground-truth masks is the global reference; for t = 1 .. T-1 the previous frame
 with the network's own prediction (each object's 2-class softmax, objects independent, not
