@@ -173,3 +173,20 @@ def test_config_errors():
         load_model_config("emvos", ["key_dim=0"])
     with pytest.raises(InputError, match="affinity_norm"):  # an EVOLVE key is not an EMVOS key
         load_model_config("emvos", ["affinity_norm=query_softmax"])
+
+
+def test_parameter_counts_in_the_summary():
+    from evolve.model.summary import VARIANTS, Variant, count_parameters, parameter_table
+
+    counts = count_parameters(Variant("paper", "emvos", ("events=false",)))
+    net = EMVOS(load_model_config("emvos", ["events=false"]))
+    assert counts["total"] == sum(p.numel() for p in net.parameters())
+    # matcher: two 1x1 convolutions 1024 -> 512 with bias
+    assert counts["matcher"] == 2 * (1024 * 512 + 512)
+    # events add the ResNet-18 trunk and 256 input channels to both key projections
+    on = count_parameters(Variant("events", "emvos"))
+    assert on["matcher"] - counts["matcher"] == 2 * 256 * 512
+    assert on["total"] - counts["total"] == on["event_encoder"] + 2 * 256 * 512
+    assert any(v.name == "emvos" for v in VARIANTS)
+    text = parameter_table((Variant("small", "small"), Variant("EMVOS", "emvos")))
+    assert "**EVOLVE** (`arch: evolve`)" in text and "**EMVOS** (`arch: emvos`)" in text
