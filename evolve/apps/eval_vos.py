@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 from omegaconf import OmegaConf
 
 from evolve.apps.eval_config import EvalConfig
-from evolve.apps.hydra_app import HydraApp, compose, parse_hydra_args, print_help, resolve_or_error
+from evolve.apps.hydra_app import HydraApp, compose_from_argv
 from evolve.apps.runner import console_entry, run_program
 from evolve.utils.errors import InputError
 
@@ -123,15 +123,9 @@ def side_by_side_table(rows: dict[str, dict[str, float]]) -> str:
 
 def eval_program(argv: Optional[Sequence[str]] = None) -> int:
     """Parse the command line, compose and check the config, evaluate; returns the exit code."""
-    args = parse_hydra_args(list(argv or []), APP.prog)
-    if args.help:
-        print_help(APP, args.config_dirs)
+    cfg = compose_from_argv(APP, argv or [])
+    if cfg is None:  # --help or --cfg
         return 0
-    cfg = compose(APP, args)
-    if args.cfg:
-        print(OmegaConf.to_yaml(cfg))
-        return 0
-    resolve_or_error(cfg, APP.prog)
     summary = run_evaluation(cfg)
     jf = summary.get("jf")
     if summary.get("tables"):

@@ -142,6 +142,24 @@ def compose(app: HydraApp, args: HydraArgs) -> DictConfig:
     return cfg
 
 
+def compose_from_argv(app: HydraApp, argv: Sequence[str]) -> Optional[DictConfig]:
+    """Parse ``argv``; print the help or the composed config and return None for ``--help`` /
+    ``--cfg``; otherwise return the checked config with every interpolation resolved.
+
+    Raises:
+        InputError: see :func:`parse_hydra_args`, :func:`compose`, :func:`resolve_or_error`.
+    """
+    args = parse_hydra_args(list(argv), app.prog)
+    if args.help:
+        print_help(app, args.config_dirs)
+        return None
+    cfg = compose(app, args)
+    if args.cfg:
+        print(OmegaConf.to_yaml(cfg))
+        return None
+    return resolve_or_error(cfg, app.prog)
+
+
 def check_keys(cfg: DictConfig, schema: type, prog: str) -> None:
     """Refuse keys the schema does not have (also those added with ``+key=value``).
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Optional, Sequence
 
-from omegaconf import OmegaConf
 
-from evolve.apps.hydra_app import HydraApp, compose, parse_hydra_args, print_help, resolve_or_error
+from evolve.apps.hydra_app import HydraApp, compose_from_argv
 from evolve.apps.runner import console_entry, interrupted_exit_code, run_program
 from evolve.training.config import TrainConfig
 
@@ -60,15 +59,9 @@ def train_program(argv: Optional[Sequence[str]] = None) -> int:
     """Parse the command line, compose and check the config, train; returns the exit code."""
     from evolve.training.runner import run_training
 
-    args = parse_hydra_args(list(argv or []), APP.prog)
-    if args.help:
-        print_help(APP, args.config_dirs)
+    cfg = compose_from_argv(APP, argv or [])
+    if cfg is None:  # --help or --cfg
         return 0
-    cfg = compose(APP, args)
-    if args.cfg:
-        print(OmegaConf.to_yaml(cfg))
-        return 0
-    resolve_or_error(cfg, APP.prog)
     result = run_training(cfg)
     if not result["finished"]:
         return interrupted_exit_code(result["interrupted_by"])

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from evolve.data.image_io import read_mask, write_mask
-from evolve.data.splits import list_sequence_folders, read_split_file
-from evolve.eval.evaluator import evaluate_dataset
+from evolve.eval.evaluator import evaluate_dataset, resolve_sequences
 from evolve.eval.results import EvaluationResult
 from evolve.utils.errors import InputError
 
@@ -35,12 +34,7 @@ def copy_first_mask(
         InputError: missing folders, empty split, unreadable masks.
     """
     gt_root, out_root = Path(gt_dir), Path(out_dir)
-    if sequences is None:
-        names = list_sequence_folders(gt_root, "ground-truth folder")
-    elif isinstance(sequences, (str, os.PathLike)):
-        names = read_split_file(sequences)
-    else:
-        names = list(sequences)
+    names = resolve_sequences(gt_root, sequences)
     for seq in names:
         masks = sorted((gt_root / seq).glob("*.png"))
         if not masks:

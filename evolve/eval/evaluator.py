@@ -41,6 +41,19 @@ class _SequencePlan:
     pred_dir: Path
 
 
+def resolve_sequences(gt_dir: str | os.PathLike, sequences: Iterable[str] | str | os.PathLike | None) -> list[str]:
+    """The sequence names to evaluate: every sub-folder of ``gt_dir`` (None), a split file, or names.
+
+    Raises:
+        InputError: a missing or empty ground-truth folder or split file.
+    """
+    if sequences is None:
+        return list_sequence_folders(gt_dir, "ground-truth folder")
+    if isinstance(sequences, (str, os.PathLike)):
+        return read_split_file(sequences)
+    return list(sequences)
+
+
 def _plan(gt_seq: Path, pred_seq: Path) -> _SequencePlan:
     """Check the files of one sequence exist before any is read."""
     if not gt_seq.is_dir():
@@ -182,12 +195,7 @@ def evaluate_dataset(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     gt_root, pred_root = Path(gt_dir), Path(pred_dir)
-    if sequences is None:
-        names = list_sequence_folders(gt_root, "ground-truth folder")
-    elif isinstance(sequences, (str, os.PathLike)):
-        names = read_split_file(sequences)
-    else:
-        names = list(sequences)
+    names = resolve_sequences(gt_root, sequences)
     if not names:
         raise InputError(gt_root, "no sequence to evaluate", "give at least one sequence name")
     if len(set(names)) != len(names):

@@ -49,6 +49,7 @@ class ModelSpec:
 BUILTIN: dict[str, str] = {
     "evolve": "evolve.model.evolve.spec:SPEC",
     "emvos": "evolve.model.emvos.spec:SPEC",
+    "dma": "evolve.model.dma.spec:SPEC",
 }
 _REGISTERED: dict[str, ModelSpec] = {}
 

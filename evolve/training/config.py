@@ -20,7 +20,9 @@ class DatasetConfig:
     Attributes:
         name: a label for logs.
         layout: ``lle_vos | lle_davis | davis | generic`` (videos) or ``static`` (image + mask
-            folders for pre-training, turned into synthetic clips).
+            folders for pre-training, turned into synthetic clips); for ``task=few_shot``
+            ``procedural_motion`` (the procedural motion set) or ``move`` (MOVE's release,
+            ``split`` = its grouping ``default`` / ``challenging``).
         root: dataset root folder (relative paths are relative to the launch directory).
         split: split name (``train``) or a split-list file; None = every sequence.
         frame_interval: frame spacing of the source in "DAVIS frames" (Cutie: DAVIS 1,
@@ -49,6 +51,7 @@ class DataStageConfig:
     datasets: list[DatasetConfig] = field(default_factory=list)
     num_iterations: int = 125_000
     lr_schedule_steps: list[int] = field(default_factory=lambda: [100_000, 115_000])
+    episodes: Any = None  # task=few_shot: the episode settings (evolve.data.episodes.EpisodeConfig keys)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class ValDataConfig:
     root: Optional[str] = None
     split: Optional[str] = "val"
     size: int = -1
+    episodes: Any = None  # task=few_shot: the test episode settings (evolve.data.episodes.EpisodeConfig keys)
 
 
 @dataclass
@@ -74,6 +78,7 @@ class DataConfig:
     main_training: DataStageConfig = field(default_factory=DataStageConfig)
     val: ValDataConfig = field(default_factory=ValDataConfig)
     demo_root: Optional[str] = None  # create the embedded demo dataset here first (``<demo_root>/LLE_DAVIS``) if absent
+    pretrained_expected: bool = True  # real data: warn when training starts from random init (no ImageNet, no weights=)
 
 
 @dataclass

@@ -121,6 +121,35 @@ def _check_weights_fit(cfg: Any, model_cfg: Any, plans: list[StagePlan], initial
             load_weights_from(network, initial, cfg.weights, fix=WEIGHTS_FIX, check_only=True)
 
 
+def initialisation_record(cfg: Any, model_cfg: Any, plans: list[StagePlan]) -> dict[str, Any]:
+    """How the first stage's network starts, for the run's config snapshot and the start-up warning.
+
+    Returns:
+        ``{"source": "checkpoint" | "weights" | "imagenet" | "random", "image_encoder": file or
+        None, "mask_encoder": file or None, "warning": text or None}``. The warning is set when
+        main training on real data (``data.pretrained_expected``) starts from random
+        initialisation: Cutie and EVOLVE start every ResNet from ImageNet weights.
+    """
+    backbone = getattr(model_cfg, "pretrained_backbone", None)
+    mask_encoder = getattr(model_cfg, "pretrained_mask_encoder", None)
+    if plans and plans[0].state is not None:
+        source = "checkpoint"
+    elif cfg.weights:
+        source = "weights"
+    elif backbone or mask_encoder:
+        source = "imagenet"
+    else:
+        source = "random"
+    warning = None
+    if source == "random" and cfg.main_training.enabled and cfg.data.pretrained_expected:
+        warning = (
+            "main training on real data starts from RANDOM initialisation: no ImageNet weights "
+            "(model.pretrained_backbone=, model.pretrained_mask_encoder=) and no weights=. Cutie and EVOLVE start "
+            "every ResNet from ImageNet; expect far lower J&F. INSTALL.md says which torchvision files to fetch."
+        )
+    return {"source": source, "image_encoder": backbone, "mask_encoder": mask_encoder, "warning": warning}
+
+
 def run_training(cfg: TrainConfig | DictConfig) -> dict[str, Any]:
     """Run the enabled stages in this process (one rank of a torchrun job).
 
@@ -187,10 +216,14 @@ def _run(cfg: Any, task: Task, model_cfg: Any, stages: list[str], info: DistInfo
     setup_logging(log_file=log_file, console_level=logging.INFO if info.is_main else logging.WARNING, tag=f"r{info.rank}")
     log.info("exp_id %s: task %s, stages %s, model %s (arch %s), %d process(es) on %s; log %s",
              cfg.exp_id, task.name, stages, model_cfg.name, model_cfg.arch, info.world_size, info.device, log_file)
+    init = initialisation_record(cfg, model_cfg, plans)
+    if init["warning"]:
+        bar = "!" * 100
+        log.warning("\n%s\n%s\n%s", bar, init["warning"], bar)
     writer = None
     if info.is_main:
         with atomic_open(out_dir / "config.yaml", "w") as f:
-            f.write(_yaml(cfg))
+            f.write(_yaml(cfg) + OmegaConf.to_yaml(OmegaConf.create({"initialisation": init})))
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(log_dir=str(out_dir))

@@ -93,6 +93,7 @@ class Task(abc.ABC):
 BUILTIN: dict[str, str] = {
     "semi_supervised": "evolve.training.tasks.semi_supervised:SemiSupervisedTask",
     "emvos": "evolve.training.tasks.emvos:EMVOSTask",
+    "few_shot": "evolve.training.tasks.few_shot:FewShotTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 

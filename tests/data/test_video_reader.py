@@ -153,3 +153,29 @@ def test_worker_errors_keep_their_type_and_file(tiny_lle_davis):
     with pytest.raises(InputError) as e:
         list(reader.loader(num_workers=1))
     assert e.value.path == str(bad)
+
+
+def test_a_voxel_cache_without_raw_events_applies_the_frame_zero_rule(tmp_path):
+    # EventVoxel files only, named after the frame that ends each chunk (no 00000.npy), no raw
+    # events: frame 0 uses frame 1's grid, as it would use chunk 1 (DESIGN 2.3).
+    import shutil
+
+    from evolve.apps.check import main as check_main
+    from evolve.data.video_reader import VOSTestDataset
+    from evolve.data.voxel import chunk_to_voxel_grid
+    from tests.data.conftest import make_tiny_dataset
+
+    ds = make_tiny_dataset(tmp_path, "lle_vos", {"seq_a": 4}, splits={"val": ["seq_a"]})
+    lay = ds.layout
+    for stem, chunk in ds.chunks["seq_a"].items():
+        grid = chunk_to_voxel_grid(chunk, ds.size, 5).numpy()
+        path = lay.voxel_path("seq_a", stem)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, grid)
+    shutil.rmtree(lay.event_folder("seq_a"))
+    assert not lay.voxel_path("seq_a", "00000").exists()
+    reader = next(iter(VOSTestDataset(lay, "val")))
+    first, second = reader[0].voxel, reader[1].voxel
+    torch.testing.assert_close(first, second)  # frame 0 <- frame 1's cached grid
+    assert float(second.abs().sum()) > 0
+    assert check_main([str(lay.root), "--layout", "lle_vos", "--split", "val", "--no-progress", "--workers", "0"]) == 0

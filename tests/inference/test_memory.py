@@ -135,3 +135,46 @@ def test_inference_config_from_dict():
     assert cfg == InferenceConfig(mem_every=3, top_k=None, long_term=cfg.long_term) and cfg.long_term.num_prototypes == 64
     with pytest.raises(InputError, match="mem_evry"):
         inference_config_from_dict({"mem_evry": 3})
+
+
+def test_topk_gather_readout_equals_the_dense_top_k_product():
+    from evolve.model.memory_ops import readout, softmax_affinity, topk_readout
+
+    g = torch.Generator().manual_seed(3)
+    sim = torch.randn(2, 40, 23, generator=g, dtype=torch.float64).float()
+    values = torch.randn(2, 6, 40, generator=g)
+    out, usage = topk_readout(sim, values, 5)
+    dense = softmax_affinity(sim, 5)
+    torch.testing.assert_close(out, readout(dense, values), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(usage, dense.sum(dim=2), rtol=1e-5, atol=1e-6)
+    # by hand for one query pixel: the 5 largest similarities, softmax-weighted
+    top = torch.topk(sim[1, :, 7], 5)
+    w = torch.softmax(top.values, 0)
+    torch.testing.assert_close(out[1, :, 7], (values[1][:, top.indices] * w).sum(1), rtol=1e-5, atol=1e-6)
+    # k >= L is the full softmax
+    full, _ = topk_readout(sim, values, 99)
+    torch.testing.assert_close(full, readout(torch.softmax(sim, 1), values), rtol=1e-5, atol=1e-6)
+
+
+def test_bucket_reads_the_same_with_gather_or_dense_and_concatenates_once_per_write(monkeypatch):
+    bucket = MemoryBucket([0, 1])
+    bucket.add_frame(_tokens(6, 0), permanent=True)
+    bucket.add_frame(_tokens(6, 1), permanent=False)
+    q, e = torch.randn(3, 9), torch.rand(3, 9)
+    img_g, evt_g = bucket.read(q, e, q, e, top_k=4, count_usage=False, gather=True)
+    img_d, evt_d = bucket.read(q, e, q, e, top_k=4, count_usage=False, gather=False)
+    torch.testing.assert_close(img_g, img_d, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(evt_g, evt_d, rtol=1e-5, atol=1e-6)
+    calls = []
+    real_cat = TokenSet.cat
+    monkeypatch.setattr(TokenSet, "cat", staticmethod(lambda sets: calls.append(len(sets)) or real_cat(sets)))
+    for _ in range(3):
+        bucket.read(q, e, q, e, top_k=4, count_usage=True)
+    assert calls == []  # cached since the last write
+    bucket.add_frame(_tokens(6, 2), permanent=False)
+    a, _ = bucket.read(q, e, q, e, top_k=None, count_usage=False)
+    assert calls == [3]  # rebuilt once after the write, with the new frame
+    assert a.shape == (2, 4, 9)
+    bucket.trim_fifo(2)
+    bucket.read(q, e, q, e, top_k=None, count_usage=False)
+    assert calls == [3, 2]

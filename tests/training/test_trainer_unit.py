@@ -6,6 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+import math
 import random
 
 import numpy as np
@@ -137,3 +138,46 @@ def test_resume_restores_the_python_numpy_and_torch_rng_states(tmp_path):
     torch.manual_seed(0)
     _trainer(tmp_path).load_state_dict(state)
     assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected
+
+
+def _count_host_reads(monkeypatch) -> list:
+    """Record every read of a tensor's value into Python (what forces a device sync on a GPU)."""
+    reads: list = []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__"):
+        real = getattr(torch.Tensor, name)
+
+        def wrapper(self, *a, _real=real, _name=name, **k):
+            reads.append((_name, tuple(self.shape)))
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, wrapper)
+    return reads
+
+
+def test_a_training_step_reads_nothing_back_but_one_cpu_coin_list(tmp_path, monkeypatch):
+    trainer = _trainer(tmp_path)
+    batch = make_clip(batch=1, frames=3, num_objects=2, height=32, width=32)
+    batch["info"] = [{"num_objects": 2}]  # as collate_clips gives it
+    trainer.train_step(batch)  # warm up (lazy optimizer state)
+    reads = _count_host_reads(monkeypatch)
+    trainer.train_step(batch)
+    # the only read: the clip's deep-update coins, drawn at once as a (T,) CPU tensor
+    assert reads == [("tolist", (3,))], reads
+    monkeypatch.undo()
+    trainer.cfg.sync_checks = True  # the old behaviour: the loss is read on the host before the backward pass
+    reads = _count_host_reads(monkeypatch)
+    trainer.train_step(batch)
+    assert reads == [("tolist", (3,)), ("__bool__", ())], reads
+
+
+def test_the_logging_interval_reads_all_means_at_once(tmp_path, monkeypatch):
+    trainer = _trainer(tmp_path)
+    batch = make_clip(batch=1, frames=3, num_objects=2, height=32, width=32)
+    batch["info"] = [{"num_objects": 2}]
+    trainer.cfg.log_text_interval = 2
+    trainer.s.num_iterations = 2
+    logged = []
+    monkeypatch.setattr(trainer, "_log_scalars", lambda means, dt, skipped=0: logged.append(means))
+    assert trainer.fit([batch, batch])
+    assert len(logged) == 1 and set(logged[0]) >= {"total_loss", "loss_ce", "loss_dice", "grad_norm"}
+    assert all(isinstance(v, float) and math.isfinite(v) for v in logged[0].values())

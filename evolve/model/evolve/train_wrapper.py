@@ -98,6 +98,8 @@ class TrainWrapper(nn.Module):
         if net.events and voxel is None:
             raise ValueError("the network has events on but the batch has no 'voxel'")
 
+        # deep sensory updates after frame 0: drawn for the whole clip at once, one read of a CPU tensor
+        deep_updates = (torch.rand(seq_len) < self.deep_update_prob).tolist()
         frames = net.encode_frame(rgb.flatten(0, 1), None if voxel is None else voxel.flatten(0, 1))
         h, w = frames.key.shape[-2:]
 
@@ -150,8 +152,7 @@ class TrainWrapper(nn.Module):
             sensory, logits, prob = net.segment(frame, readout, sensory, selector)
             masks = prob[:, 1:]  # (B, N, H, W)
             if t < seq_len - 1:
-                deep_update = bool(torch.rand(()) < self.deep_update_prob)
-                mem = net.encode_mask(rgb[:, t], frame, sensory, masks, deep_update=deep_update)
+                mem = net.encode_mask(rgb[:, t], frame, sensory, masks, deep_update=deep_updates[t])
                 sensory = mem.sensory
                 values.append(mem.value)
                 summaries.append(mem.summary)
