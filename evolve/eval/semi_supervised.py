@@ -29,7 +29,7 @@ from evolve.eval.evaluator import evaluate_dataset
 from evolve.eval.report import format_global_table, format_per_sequence_table
 from evolve.eval.results import EvaluationResult
 from evolve.inference.config import InferenceConfig
-from evolve.inference.inference_core import InferenceCore
+from evolve.inference.cores import StreamingCore, make_inference_core
 from evolve.utils.atomic import atomic_open
 
 log = logging.getLogger("evolve.eval")
@@ -43,7 +43,7 @@ def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
 
 
 def predict_sequence(
-    core: InferenceCore, reader: VideoReader, out_dir: Path, num_workers: int, vis_dir: Path | None = None,
+    core: StreamingCore, reader: VideoReader, out_dir: Path, num_workers: int, vis_dir: Path | None = None,
     overlays: bool = False, event_pictures: bool = False, mp4: bool = False,
 ) -> tuple[int, float]:
     """Segment one sequence; returns (frames, seconds spent in ``core.step``).
@@ -153,7 +153,7 @@ def run_semi_supervised(
         network: the network in eval mode on ``device``.
         dataset: the sequences (:class:`VOSTestDataset`; its ``num_bins`` must be the network's).
         out_dir: where ``<seq>/<frame>.png`` and ``inference_stats.json`` go.
-        inference: memory policy.
+        inference: memory policy (the streaming core of the network's arch reads what applies to it).
         device: where frames are processed.
         num_workers: frame-decoding processes.
         pictures: overlays / event pictures / MP4 in ``<out_dir>-vis`` (None = none).
@@ -166,7 +166,7 @@ def run_semi_supervised(
         InputError: data problems (the reader names the file).
     """
     pictures = pictures or PictureOptions()
-    core = InferenceCore(network, inference, device)
+    core = make_inference_core(network, inference, device)  # the core of the network's arch
     vis_dir = out_dir.parent / f"{out_dir.name}-vis" if pictures.any else None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from evolve.inference.checks import check_step_inputs
 from evolve.inference.config import InferenceConfig
 from evolve.inference.memory_manager import MemoryManager
 from evolve.inference.object_manager import ObjectManager
@@ -62,7 +63,8 @@ class InferenceCore:
         net = self.network
         q = net.config.object_transformer.num_queries
         self.objects = ObjectManager()
-        self.memory = MemoryManager(self.config, net.events, net.config.sensory_dim, (q, net.config.embed_dim + 1))
+        self.memory = MemoryManager(self.config, net.events, net.config.sensory_dim, (q, net.config.embed_dim + 1),
+                                    net.config.affinity_norm, net.config.bijective_k, net.config.equalized_scores)
         self.curr_ti = -1
         self.last_mem_ti = 0
         self.last_mask: Optional[Tensor] = None  # (1, N, H', W') padded internal size
@@ -79,20 +81,8 @@ class InferenceCore:
 
     # ------------------------------------------------------------------ input handling
     def _check_inputs(self, frame: Tensor, voxel_grid: Optional[Tensor], mask: Optional[Tensor]) -> None:
-        if frame.dim() != 3 or frame.shape[0] != 3 or not frame.is_floating_point():
-            raise InputError(None, f"frame has shape {tuple(frame.shape)} and dtype {frame.dtype}", "pass a float (3, H, W) RGB frame in [0, 1]")
-        size = tuple(frame.shape[-2:])
-        if self._size is not None and size != self._size:
-            raise InputError(None, f"frame size {size} differs from the video's {self._size}", "call reset() before a new video; keep one size per video")
-        if self.network.events:
-            bins = self.network.config.event_bins
-            if voxel_grid is None:
-                raise InputError(None, "this network has events on but no voxel grid was given", f"pass the ({bins}, H, W) voxel grid of the frame")
-            if voxel_grid.dim() != 3 or voxel_grid.shape[0] != bins or tuple(voxel_grid.shape[-2:]) != size:
-                raise InputError(None, f"voxel grid has shape {tuple(voxel_grid.shape)}, frame {size}", f"pass a ({bins}, {size[0]}, {size[1]}) voxel grid")
-        if mask is not None:
-            if mask.dim() != 2 or tuple(mask.shape) != size or mask.is_floating_point():
-                raise InputError(None, f"mask has shape {tuple(mask.shape)} and dtype {mask.dtype}, frame {size}", "pass an integer (H, W) object-id mask of the frame's size")
+        bins = self.network.config.event_bins if self.network.events else 0
+        check_step_inputs(frame, voxel_grid, mask, self._size, bins)
 
     def _internal_size(self, h: int, w: int) -> tuple[int, int]:
         m = self.config.max_internal_size
@@ -186,9 +176,10 @@ class InferenceCore:
         pred: Optional[Tensor] = None  # (N_old, H', W') object probabilities
         if need_segment:
             assert self.last_mask is not None and self.memory.sensory is not None
-            image_readout, event_readout = self.memory.read(frame)
+            image_readout, event_readout, image_scores, event_scores = self.memory.read_all(frame)
             readout, _ = net.fuse_and_transform(
-                frame, image_readout, event_readout, self.memory.obj_memory, self.memory.event_obj_memory, self.memory.sensory, self.last_mask
+                frame, image_readout, event_readout, self.memory.obj_memory, self.memory.event_obj_memory, self.memory.sensory, self.last_mask,
+                image_scores, event_scores,
             )
             sensory, _, prob = net.segment(frame, readout, self.memory.sensory, None, update_sensory)
             if update_sensory:

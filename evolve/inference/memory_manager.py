@@ -26,11 +26,19 @@ class MemoryManager:
         config: :class:`InferenceConfig` (mem sizes, top_k, long-term settings).
         events: whether the network has events (event keys and event object memory are kept).
         sensory_dim: Cs; summary_shape: (Q, C+1) of an object summary.
+        affinity_norm, bijective_k: the network's ``model.affinity_norm`` and ``model.bijective_k``
+            (how every read normalises the affinity; docs/emvos.md).
+        equalized_scores: keep the objects' stride-16 masks with the tokens and return EMVOS's
+            equalized fg/bg scores from :meth:`read_all`.
     """
 
-    def __init__(self, config: InferenceConfig, events: bool, sensory_dim: int, summary_shape: tuple[int, int]) -> None:
+    def __init__(self, config: InferenceConfig, events: bool, sensory_dim: int, summary_shape: tuple[int, int],
+                 affinity_norm: str = "memory_softmax", bijective_k: int = 4, equalized_scores: bool = False) -> None:
         self.config = config
         self.events = events
+        self.affinity_norm = affinity_norm
+        self.bijective_k = bijective_k
+        self.equalized_scores = equalized_scores
         self.sensory_dim = sensory_dim
         self.summary_shape = summary_shape
         self.buckets: list[MemoryBucket] = []
@@ -79,6 +87,17 @@ class MemoryManager:
             image readout (1, N, Cv, h, w) and event readout (1, N, Cv, h, w) or None, float32.
             Objects of buckets without any memory frame read zeros.
         """
+        image, event, _, _ = self.read_all(frame)
+        return image, event
+
+    def read_all(self, frame: FrameFeatures) -> tuple[Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
+        """Pixel readouts and (with ``equalized_scores``) the equalized fg/bg scores of every object.
+
+        Returns:
+            image readout (1, N, Cv, h, w), event readout (1, N, Cv, h, w) or None, image scores
+            (1, N, 2, h, w) or None, event scores (1, N, 2, h, w) or None; float32. Objects of
+            buckets without any memory frame read zeros.
+        """
         h, w = frame.key.shape[-2:]
         qk = frame.key[0].flatten(1).float()
         qe = frame.selection[0].flatten(1).float()
@@ -88,25 +107,33 @@ class MemoryManager:
             ek = frame.event_key[0].flatten(1).float()
             es = frame.event_selection[0].flatten(1).float()
         cv = None
-        image_parts: dict[int, Tensor] = {}
-        event_parts: dict[int, Tensor] = {}
+        parts: dict[str, dict[int, Tensor]] = {"image": {}, "event": {}, "image_scores": {}, "event_scores": {}}
         top_k = self.config.top_k if self.config.top_k is not None and self.config.top_k > 0 else None
         for bucket in self.buckets:
             if bucket.num_frames == 0 and bucket.long_term is None:
                 continue
-            img, evt = bucket.read(qk, qe, ek, es, top_k, count_usage=self.config.use_long_term, gather=self.config.readout == "gather")
-            cv = img.shape[1]
+            out = bucket.read_all(qk, qe, ek, es, top_k, count_usage=self.config.use_long_term, gather=self.config.readout == "gather",
+                                  affinity_norm=self.affinity_norm, bijective_k=self.bijective_k, scores=self.equalized_scores)
+            cv = out.image.shape[1]
             for i, obj in enumerate(bucket.objects):
-                image_parts[obj] = img[i]
-                if evt is not None:
-                    event_parts[obj] = evt[i]
+                for name in parts:
+                    value = getattr(out, name)
+                    if value is not None:
+                        parts[name][obj] = value[i]
         if cv is None:
             raise RuntimeError("no memory to read: add a memory frame first")
-        zeros = torch.zeros(cv, h * w, device=qk.device)
         n = self.num_objects
-        image = torch.stack([image_parts.get(i, zeros) for i in range(n)]).view(1, n, cv, h, w)
-        event = torch.stack([event_parts.get(i, zeros) for i in range(n)]).view(1, n, cv, h, w) if self.events else None
-        return image, event
+
+        def stacked(name: str, channels: int, present: bool) -> Optional[Tensor]:
+            if not present:
+                return None
+            zeros = torch.zeros(channels, h * w, device=qk.device)
+            return torch.stack([parts[name].get(i, zeros) for i in range(n)]).view(1, n, channels, h, w)
+
+        image = stacked("image", cv, True)
+        assert image is not None
+        return (image, stacked("event", cv, self.events), stacked("image_scores", 2, self.equalized_scores),
+                stacked("event_scores", 2, self.events and self.equalized_scores))
 
     def add_memory(self, frame: FrameFeatures, memory: MaskMemory) -> None:
         """Write one memory frame for every object: pixel tokens per bucket (permanent for buckets
@@ -122,6 +149,11 @@ class MemoryManager:
             es = frame.event_shrinkage[0].flatten(1).float()
             esel = frame.event_selection[0].flatten(1).float()
         value = memory.value[0].flatten(2).float()  # (N, Cv, M)
+        mask = None
+        if self.equalized_scores:
+            if memory.mask16 is None:
+                raise ValueError("equalized_scores is on: the memory frame carries no mask16")
+            mask = memory.mask16[0].flatten(1).float()  # (N, M)
         m = key.shape[1]
         cfg = self.config
         for bucket in self.buckets:
@@ -135,6 +167,7 @@ class MemoryManager:
                 event_key=ek,
                 event_shrinkage=es,
                 event_selection=esel,
+                mask=None if mask is None else mask[bucket.objects],
             )
             bucket.add_frame(tokens, permanent=bucket in self._new_buckets)
             if cfg.use_long_term:

@@ -9,8 +9,10 @@ store does the same). A bucket holds:
 - optional long-term tokens (XMem-style prototypes, :meth:`MemoryBucket.consolidate`).
 
 Every token has an image key, shrinkage and selection, an event key, shrinkage and selection
-(events on), one value per object of the bucket (the EDFT-deformed mask value), and usage
-statistics (accumulated affinity and the number of reads it has lived through).
+(events on), one value per object of the bucket (the EDFT-deformed mask value), optionally the
+objects' stride-16 mask at the token (``equalized_scores``), and usage statistics (accumulated
+affinity and the number of reads it has lived through). Reads normalise the affinity as
+``model.affinity_norm`` says (:func:`~evolve.model.memory_ops.readout_weights`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from evolve.model.memory_ops import anisotropic_l2_similarity, readout, softmax_affinity, topk_readout
+from evolve.model.memory_ops import (
+    anisotropic_l2_similarity,
+    equalized_scores,
+    normalized_topk_readout,
+    readout,
+    readout_weights,
+    softmax_affinity,
+)
 
 
 @dataclass
@@ -33,6 +42,7 @@ class TokenSet:
         value: (N_b, Cv, L) float32 (N_b objects of the bucket).
         event_key, event_selection: (Ck, L); event_shrinkage: (1, L); None without events.
         usage: (L,) accumulated affinity; life: (L,) reads survived (float32).
+        mask: (N_b, L) float32 object probabilities at the tokens (``equalized_scores``), or None.
     """
 
     key: Tensor
@@ -44,6 +54,7 @@ class TokenSet:
     event_key: Optional[Tensor] = None
     event_shrinkage: Optional[Tensor] = None
     event_selection: Optional[Tensor] = None
+    mask: Optional[Tensor] = None
 
     @property
     def size(self) -> int:
@@ -66,6 +77,21 @@ class TokenSet:
     def usage_score(self) -> Tensor:
         """Mean affinity per read, (L,) (XMem's usage; tokens never read score 0)."""
         return self.usage / self.life.clamp(min=1)
+
+
+@dataclass
+class BucketReadout:
+    """What :meth:`MemoryBucket.read_all` returns (float32; M = query pixels).
+
+    Attributes:
+        image: (N_b, Cv, M) image-keyed readout; event: (N_b, Cv, M) or None without events.
+        image_scores, event_scores: (N_b, 2, M) equalized (background, foreground) scores, or None.
+    """
+
+    image: Tensor
+    event: Optional[Tensor] = None
+    image_scores: Optional[Tensor] = None
+    event_scores: Optional[Tensor] = None
 
 
 class MemoryBucket:
@@ -122,40 +148,75 @@ class MemoryBucket:
         top_k: Optional[int],
         count_usage: bool,
         gather: bool = True,
+        affinity_norm: str = "memory_softmax",
+        bijective_k: int = 4,
     ) -> tuple[Tensor, Optional[Tensor]]:
-        """Image-keyed and event-keyed readouts of this bucket's values (float32).
+        """Image-keyed and event-keyed readouts of this bucket's values (float32); see
+        :meth:`read_all` for the arguments.
+
+        Returns:
+            image readout (N_b, Cv, M) and event readout (N_b, Cv, M) or None.
+        """
+        out = self.read_all(query_key, query_selection, event_query_key, event_query_selection, top_k, count_usage, gather,
+                            affinity_norm, bijective_k)
+        return out.image, out.event
+
+    def read_all(
+        self,
+        query_key: Tensor,
+        query_selection: Tensor,
+        event_query_key: Optional[Tensor],
+        event_query_selection: Optional[Tensor],
+        top_k: Optional[int],
+        count_usage: bool,
+        gather: bool = True,
+        affinity_norm: str = "memory_softmax",
+        bijective_k: int = 4,
+        scores: bool = False,
+    ) -> "BucketReadout":
+        """Image-keyed and event-keyed readouts of this bucket's values and, with ``scores``, the
+        equalized fg/bg scores of its objects (float32).
 
         Args:
             query_key, query_selection: (Ck, M) current frame (M = h*w pixels).
             event_query_key, event_query_selection: (Ck, M) or None.
-            top_k: top-k softmax (None = full).
-            count_usage: add the affinity mass per token to ``usage`` and 1 to ``life``.
+            top_k: per-query top-k over the memory (None = full affinity).
+            count_usage: add the weight mass per token to ``usage`` and 1 to ``life``.
             gather: with ``top_k``, read the k values per query by a weighted gather
-                (:func:`~evolve.model.memory_ops.topk_readout`); False = the dense affinity and
-                a dense product (same numbers, far more work).
+                (:func:`~evolve.model.memory_ops.normalized_topk_readout`); False = the dense
+                weights and a dense product (same numbers, far more work).
+            affinity_norm, bijective_k: ``model.affinity_norm`` / ``model.bijective_k``.
+            scores: also compute :func:`~evolve.model.memory_ops.equalized_scores` from the
+                tokens' masks (every token must carry ``mask``).
         Returns:
-            image readout (N_b, Cv, M) and event readout (N_b, Cv, M) or None.
+            :class:`BucketReadout`.
+        Raises:
+            ValueError: ``scores`` asked but the tokens carry no mask.
         """
         pieces = self._pieces()
         tokens = self.tokens()
         n_b, cv = tokens.value.shape[:2]
         values = tokens.value.flatten(0, 1)[None]  # (1, N_b*Cv, L)
+        if scores and tokens.mask is None:
+            raise ValueError("equalized scores need the memory masks: write memory with masks (TokenSet.mask)")
 
         def read_one(sim: Tensor) -> tuple[Tensor, Tensor]:  # (1, L, M) -> readout (N_b, Cv, M), usage (L,)
             if top_k is not None and gather:
-                out, mass = topk_readout(sim, values, top_k)
+                out, mass = normalized_topk_readout(sim, values, top_k, affinity_norm, bijective_k)
                 return out[0].view(n_b, cv, -1), mass[0]
-            affinity = softmax_affinity(sim, top_k)  # (1, L, M)
+            affinity = readout_weights(sim, affinity_norm, top_k, bijective_k)  # (1, L, M)
             return readout(affinity, values)[0].view(n_b, cv, -1), affinity[0].sum(dim=1)
 
         sim = anisotropic_l2_similarity(tokens.key[None], tokens.shrinkage[None], query_key[None], query_selection[None])
         image_out, usage = read_one(sim)
-        event_out = None
+        image_scores = equalized_scores(sim, tokens.mask[None])[0] if scores else None  # type: ignore[index]
+        event_out = event_scores = None
         if event_query_key is not None:
             assert tokens.event_key is not None and event_query_selection is not None
             esim = anisotropic_l2_similarity(tokens.event_key[None], tokens.event_shrinkage[None], event_query_key[None], event_query_selection[None])
             event_out, event_usage = read_one(esim)
             usage = usage + event_usage
+            event_scores = equalized_scores(esim, tokens.mask[None])[0] if scores else None  # type: ignore[index]
         if count_usage:
             start = 0
             for piece in pieces:
@@ -163,7 +224,7 @@ class MemoryBucket:
                 piece.usage += usage[start:end]
                 piece.life += 1
                 start = end
-        return image_out, event_out
+        return BucketReadout(image_out, event_out, image_scores, event_scores)
 
     def consolidate(self, max_mem_frames: int, min_mem_frames: int, num_prototypes: int, max_num_tokens: int, buffer_tokens: int) -> bool:
         """XMem-style consolidation of old working frames into long-term prototypes.
@@ -196,6 +257,8 @@ class MemoryBucket:
         n_b, cv = candidates.value.shape[:2]
         proto.value = readout(aff, candidates.value.flatten(0, 1)[None])[0].view(n_b, cv, k)
         proto.shrinkage = readout(aff, candidates.shrinkage[None])[0]
+        if candidates.mask is not None:
+            proto.mask = readout(aff, candidates.mask[None])[0]  # potentiated like the values
         if candidates.event_key is not None:
             esim = anisotropic_l2_similarity(candidates.event_key[None], candidates.event_shrinkage[None], proto.event_key[None], proto.event_selection[None])
             proto.event_shrinkage = readout(softmax_affinity(esim), candidates.event_shrinkage[None])[0]

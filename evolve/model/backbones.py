@@ -126,3 +126,92 @@ class ResNetTrunk(nn.Module):
             conv1 = torch.cat([rgb, extra], dim=1)
         wanted["conv1.weight"] = conv1
         self.load_state_dict(wanted, strict=True)
+
+
+# Channel widths of the DenseNet-121 stages kept by :class:`DenseNetTrunk` (s16, s8, s4).
+DENSENET_MS_DIMS: dict[str, list[int]] = {"densenet121": [1024, 512, 256]}
+
+
+class DenseNetTrunk(nn.Module):
+    """A torchvision DenseNet-121 from conv0 to denseblock3 (transition3, denseblock4 and the
+    classifier dropped), BN frozen: EMVOS's encoder (Cho et al. 2022, arXiv 2209.03139).
+
+    The stride-4 feature is the output of denseblock1 (256 channels), stride 8 of denseblock2
+    (512), stride 16 of denseblock3 (1024). BatchNorm layers always run in eval mode (running
+    statistics never change; the affine parameters train unless the trunk is frozen).
+
+    Args:
+        arch: ``"densenet121"`` (built with ``weights=None``; ImageNet weights only from a local
+            file, :meth:`load_imagenet`).
+    Shapes: (B, 3, H, W) normalised RGB -> [s16 (B, 1024, H/16, W/16), s8 (B, 512, H/8, W/8),
+        s4 (B, 256, H/4, W/4)].
+    """
+
+    STAGES = ("conv0", "norm0", "relu0", "pool0", "denseblock1", "transition1", "denseblock2", "transition2", "denseblock3")
+
+    def __init__(self, arch: str = "densenet121") -> None:
+        super().__init__()
+        if arch not in DENSENET_MS_DIMS:
+            raise ValueError(f"unsupported DenseNet {arch!r}; use one of {sorted(DENSENET_MS_DIMS)}")
+        features = getattr(torchvision.models, arch)(weights=None).features
+        self.arch = arch
+        for name in self.STAGES:
+            self.add_module(name, getattr(features, name))
+        self.ms_dims = DENSENET_MS_DIMS[arch]
+
+    def train(self, mode: bool = True) -> "DenseNetTrunk":
+        """Set the mode of the trunk; BatchNorm layers stay in eval mode (frozen statistics)."""
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        x = self.pool0(self.relu0(self.norm0(self.conv0(x))))
+        s4 = self.denseblock1(x)
+        s8 = self.denseblock2(self.transition1(s4))
+        s16 = self.denseblock3(self.transition2(s8))
+        return [s16, s8, s4]
+
+    def load_imagenet(self, path: str | os.PathLike) -> None:
+        """Load conv0..denseblock3 from a torchvision DenseNet ImageNet state dict file (local
+        path only; keys with or without the ``features.`` prefix; the old ``norm.1`` /
+        ``conv.2`` layer names of the published torchvision file are renamed ``norm1`` / ``conv2``).
+
+        Raises:
+            InputError: missing/unreadable file, or a state dict of another architecture.
+        """
+        import re
+
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise InputError(path, "pretrained DenseNet file not found", "give a local torchvision densenet121 state dict (.pth) or null for random init")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise InputError(path, f"cannot read the pretrained weights ({exc})", "give a torch.save()d state dict") from exc
+        for key in ("state_dict", "model"):
+            if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+                state = state[key]
+        if not isinstance(state, dict):
+            raise InputError(path, "the file holds no state dict", "save the DenseNet with torch.save(model.state_dict(), path)")
+        old_name = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
+        wanted = {}
+        for key, value in state.items():
+            key = key[len("features."):] if key.startswith("features.") else key
+            match = old_name.match(key)
+            if match:
+                key = match.group(1) + match.group(2)
+            if key.split(".")[0] in self.STAGES:
+                wanted[key] = value
+        own = self.state_dict()
+        for key in own:  # files written before PyTorch 0.4.1 have no BN step counters
+            if key.endswith("num_batches_tracked") and key not in wanted:
+                wanted[key] = own[key]
+        missing = sorted(k for k in own if k not in wanted)
+        mismatched = sorted(k for k, v in wanted.items() if k in own and own[k].shape != v.shape)
+        if missing or mismatched:
+            raise InputError(path, f"not a torchvision {self.arch} state dict (missing {missing[:5]}, shape mismatch {mismatched[:5]})",
+                             f"give ImageNet weights of {self.arch}")
+        self.load_state_dict({k: v for k, v in wanted.items() if k in own}, strict=True)

@@ -48,6 +48,7 @@ class ModelSpec:
 
 BUILTIN: dict[str, str] = {
     "evolve": "evolve.model.evolve.spec:SPEC",
+    "emvos": "evolve.model.emvos.spec:SPEC",
     "dma": "evolve.model.dma.spec:SPEC",
     "interaction": "evolve.model.interaction.spec:SPEC",
     "gltm": "evolve.model.gltm.spec:SPEC",
@@ -125,6 +126,22 @@ def event_bins(config: Any) -> int:
     return get_spec(config.arch).event_bins(config)
 
 
+def check_weights_arch(config: Any, state: Mapping[str, Tensor], weights: str | os.PathLike | None) -> None:
+    """Refuse a state dict written by another registered network than ``config`` builds.
+
+    Raises:
+        InputError: naming both networks (e.g. EMVOS weights for an EVOLVE config) and the fix.
+    """
+    spec = get_spec(config.arch)
+    other = arch_of_state_dict(state)
+    if other is not None and other != spec.arch:
+        raise InputError(
+            weights,
+            f"these are weights of the {get_spec(other).title} network (arch {other!r}), but the model config builds {spec.title} (arch {spec.arch!r})",
+            f"pass model=<a config with arch {other}> for these weights, or weights trained for {spec.title}",
+        )
+
+
 def load_network(config: Any, weights: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Module:
     """Build the configured network on ``device`` in eval mode and load a weights file into it.
 
@@ -135,14 +152,8 @@ def load_network(config: Any, weights: str | os.PathLike, device: torch.device |
     from evolve.model.weights import load_weights_from, read_weights_file
 
     state = read_weights_file(weights)
+    check_weights_arch(config, state, weights)
     spec = get_spec(config.arch)
-    other = arch_of_state_dict(state)
-    if other is not None and other != spec.arch:
-        raise InputError(
-            weights,
-            f"these are weights of the {get_spec(other).title} network (arch {other!r}), but the model config builds {spec.title} (arch {spec.arch!r})",
-            f"pass model=<a config with arch {other}> for these weights, or weights trained for {spec.title}",
-        )
     net = build_model(config).to(device).eval()
     fix = f"pass the model= config (size, events=) the weights were trained with (now {getattr(config, 'name', spec.arch)})"
     report = load_weights_from(net, state, weights, fix=fix)

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 
-from evolve.model.registry import build_model, load_model_config
+from evolve.model.registry import build_model, get_spec, load_model_config
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,11 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("base, events off", "base", ("events=false",)),
     Variant("base, events off, key_dim 64", "base", ("events=false", "key_dim=64")),
     Variant("base, events off, EDFT on image offsets", "base", ("events=false", "offset_source=image")),
+    Variant("small, events on, equalized scores", "small", ("equalized_scores=true",)),
+    Variant("EMVOS, events off (the paper)", "emvos", ("events=false",)),
+    Variant("EMVOS, events on", "emvos"),
+    Variant("EMVOS small, events off", "emvos_small", ("events=false",)),
+    Variant("EMVOS small, events on", "emvos_small"),
 )
 
 
@@ -43,10 +48,7 @@ def count_parameters(variant: Variant) -> dict[str, int]:
     return counts
 
 
-def parameter_table(variants: Sequence[Variant] | None = None) -> str:
-    """Markdown table: one row per top-level module, one column per variant (default
-    :data:`VARIANTS`), millions of parameters."""
-    variants = VARIANTS if variants is None else variants
+def _table(variants: Sequence[Variant]) -> str:
     columns = [count_parameters(v) for v in variants]
     modules: list[str] = []
     for col in columns:
@@ -61,3 +63,16 @@ def parameter_table(variants: Sequence[Variant] | None = None) -> str:
         label = f"**{name}**" if name == "total" else f"`{name}`"
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def parameter_table(variants: Sequence[Variant] | None = None) -> str:
+    """Markdown: one table per network (``arch``) with one row per top-level module and one
+    column per variant (default :data:`VARIANTS`), millions of parameters. With several networks
+    each table is preceded by the network's name."""
+    variants = VARIANTS if variants is None else variants
+    groups: dict[str, list[Variant]] = {}
+    for v in variants:
+        groups.setdefault(load_model_config(v.name, list(v.overrides)).arch, []).append(v)
+    if len(groups) == 1:
+        return _table(variants)
+    return "\n\n".join(f"**{get_spec(arch).title}** (`arch: {arch}`)\n\n" + _table(group) for arch, group in groups.items())

@@ -87,6 +87,8 @@ class StageConfig:
 
     ``batch_size`` is global and divided by the number of processes. ``num_objects == 1``
     makes a single-object network (4-channel mask encoder), as Cutie's pre-training.
+    ``swap_attach_prob``: probability that a batch gets EMVOS's swap-and-attach distractors
+    (``task=emvos``; EMVOS 0.2; :mod:`evolve.data.distractors`); other tasks ignore it.
     """
 
     enabled: bool = True
@@ -114,6 +116,7 @@ class StageConfig:
     oversample_ratio: float = 3.0
     importance_sample_ratio: float = 0.75
     aux_weight: float = 0.01
+    swap_attach_prob: float = 0.0
 
 
 @dataclass

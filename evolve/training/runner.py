@@ -106,6 +106,10 @@ def _check_weights_fit(cfg: Any, model_cfg: Any, plans: list[StagePlan], initial
     for index, plan in enumerate(plans):
         if plan.state is None and not (index == 0 and initial is not None):
             continue
+        if plan.state is not None:
+            registry.check_weights_arch(model_cfg, plan.state["weights"], plan.source)
+        else:
+            registry.check_weights_arch(model_cfg, initial, cfg.weights)  # type: ignore[arg-type]
         s = getattr(cfg, plan.stage)
         with torch.device("meta"):
             network = registry.build_model(model_cfg, single_object=(s.num_objects == 1))

@@ -47,8 +47,10 @@ class Task(abc.ABC):
             InputError: ``model_cfg.arch`` not in :attr:`architectures`.
         """
         if model_cfg.arch not in self.architectures:
+            able = [name for name in task_names() if name != self.name and model_cfg.arch in _task_class(name).architectures]
+            hint = f"; arch {model_cfg.arch!r} trains with task={' or task='.join(able)}" if able else ""
             raise InputError(None, f"task {self.name!r} cannot train arch {model_cfg.arch!r}",
-                             f"use a model= config with arch in {list(self.architectures)}, or another task=")
+                             f"use a model= config with arch in {list(self.architectures)}, or another task={hint}")
 
     def preflight(self, stage: str, stage_cfg: Any, data_cfg: Any, model_cfg: Any) -> None:
         """Fast checks of the stage's data before any output is written (default: none).
@@ -90,6 +92,7 @@ class Task(abc.ABC):
 
 BUILTIN: dict[str, str] = {
     "semi_supervised": "evolve.training.tasks.semi_supervised:SemiSupervisedTask",
+    "emvos": "evolve.training.tasks.emvos:EMVOSTask",
     "few_shot": "evolve.training.tasks.few_shot:FewShotTask",
     "interactive": "evolve.training.tasks.interactive:InteractiveTask",
 }
@@ -106,15 +109,19 @@ def task_names() -> list[str]:
     return sorted(set(BUILTIN) | set(_REGISTERED))
 
 
+def _task_class(name: str) -> type[Task]:
+    if name not in _REGISTERED:
+        if name not in BUILTIN:
+            raise InputError(None, f"unknown task {name!r}", f"use task= one of {task_names()}")
+        module, attr = BUILTIN[name].split(":")
+        _REGISTERED[name] = getattr(importlib.import_module(module), attr)
+    return _REGISTERED[name]
+
+
 def get_task(name: str) -> Task:
     """A new instance of the task called ``name``.
 
     Raises:
         InputError: unknown task (the message lists the known ones).
     """
-    if name not in _REGISTERED:
-        if name not in BUILTIN:
-            raise InputError(None, f"unknown task {name!r}", f"use task= one of {task_names()}")
-        module, attr = BUILTIN[name].split(":")
-        _REGISTERED[name] = getattr(importlib.import_module(module), attr)
-    return _REGISTERED[name]()
+    return _task_class(name)()

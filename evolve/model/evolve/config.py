@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from evolve.utils.errors import InputError
 
 from evolve.model.backbones import RESNET_MS_DIMS
+from evolve.model.memory_ops import AFFINITY_NORMS
 
 
 @dataclass
@@ -124,6 +125,17 @@ class ModelConfig:
         edft_precision: "autocast" = on CUDA under autocast the deformable convolutions and the
             key convolutions run in the autocast dtype (so the fp16/bf16 kernels are used);
             "float32" = always in a float32 island. On the CPU both run in float32.
+        affinity_norm: how the pixel-memory affinity is normalised, for the image-keyed and the
+            event-keyed readouts, in training (full) and at inference (top-k):
+            "memory_softmax" (Cutie, EVOLVE: softmax over the memory per query pixel),
+            "query_softmax" (EMVOS's equalized matching: softmax over the query per memory
+            token, readout scaled by M / L) or "topk_bijective" (BMVOS: every memory token keeps
+            its ``bijective_k`` best query pixels, then the softmax over the memory).
+            docs/emvos.md gives the formulas and the cost.
+        bijective_k: K of ``topk_bijective`` (BMVOS: 4).
+        equalized_scores: add EMVOS's masked max-pooled fg/bg equalized scores (2 channels per
+            object and per keying) to the pixel fusers' input through a zero-initialised 1x1
+            projection per fuser (false = no extra parameter).
         pretrained_backbone: local path to a torchvision ImageNet state dict of
             ``pixel_encoder.type`` (loads the image and the event encoder); None = random init.
         pretrained_mask_encoder: local path to a torchvision ImageNet state dict of
@@ -159,6 +171,9 @@ class ModelConfig:
     event_pixel_init_proj: bool = False
     event_conv1_init: str = "fresh"
     edft_precision: str = "autocast"
+    affinity_norm: str = "memory_softmax"
+    bijective_k: int = 4
+    equalized_scores: bool = False
     pretrained_backbone: Optional[str] = None
     pretrained_mask_encoder: Optional[str] = None
 
@@ -201,6 +216,10 @@ class ModelConfig:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 bad(f"{key} is {getattr(self, key)!r}", f"use one of {list(allowed)}")
+        if self.affinity_norm not in AFFINITY_NORMS:
+            bad(f"affinity_norm is {self.affinity_norm!r}", f"use one of {list(AFFINITY_NORMS)}")
+        if self.bijective_k < 1:
+            bad(f"bijective_k is {self.bijective_k}", "use a positive bijective_k (BMVOS: 4)")
         if self.refinement.heads not in ("linear", "mlp"):
             bad(f"refinement.heads is {self.refinement.heads!r}", "use refinement.heads=linear (the authors) or mlp")
         dims = {"pixel_dim": self.pixel_dim, "value_dim": self.value_dim, "embed_dim": self.embed_dim, "sensory_dim": self.sensory_dim}

@@ -17,24 +17,39 @@ class PixelFeatureFuser(nn.Module):
     ``p = readout + Conv1x1([sensory ; last_mask ; last_others])`` then
     ``GroupFeatureFusionBlock(x, p)`` with ``x`` the image pixel feature (image fuser) or the event
     feature (event fuser). ``last_others`` is dropped in single-object mode (257 input channels of
-    the compression instead of 258).
+    the compression instead of 258). With ``equalized_scores`` (issue 14, docs/emvos.md) EMVOS's
+    2 fg/bg score channels per object add ``Conv1x1(scores)`` to ``p`` through ``score_proj``,
+    zero-initialised so a new network starts as the one without scores; without it the module
+    has no extra parameter.
 
     Shapes: x (B, Cp, h, w), readout (B, N, Cv, h, w), sensory (B, N, Cs, h, w),
-        last_mask / last_others (B, N, h, w) -> (B, N, C, h, w).
+        last_mask / last_others (B, N, h, w), scores (B, N, 2, h, w) -> (B, N, C, h, w).
     """
 
-    def __init__(self, pixel_dim: int, value_dim: int, sensory_dim: int, embed_dim: int, single_object: bool) -> None:
+    def __init__(self, pixel_dim: int, value_dim: int, sensory_dim: int, embed_dim: int, single_object: bool,
+                 equalized_scores: bool = False) -> None:
         super().__init__()
         self.single_object = single_object
         self.sensory_compress = GConv2d(sensory_dim + (1 if single_object else 2), value_dim, 1)
         self.fuser = GroupFeatureFusionBlock(pixel_dim, value_dim, embed_dim)
+        if equalized_scores:
+            self.score_proj = GConv2d(2, value_dim, 1)
+            nn.init.zeros_(self.score_proj.weight)
+            nn.init.zeros_(self.score_proj.bias)
+        else:
+            self.score_proj = None
 
-    def forward(self, x: Tensor, readout: Tensor, sensory: Tensor, last_mask: Tensor, last_others: Optional[Tensor]) -> Tensor:
+    def forward(self, x: Tensor, readout: Tensor, sensory: Tensor, last_mask: Tensor, last_others: Optional[Tensor],
+                scores: Optional[Tensor] = None) -> Tensor:
         parts = [sensory, last_mask.unsqueeze(2).to(sensory.dtype)]
         if not self.single_object:
             assert last_others is not None
             parts.append(last_others.unsqueeze(2).to(sensory.dtype))
         cond = self.sensory_compress(torch.cat(parts, dim=2))  # (B, N, Cv, h, w)
+        if self.score_proj is not None:
+            if scores is None:
+                raise ValueError("this fuser was built with equalized_scores: pass the (B, N, 2, h, w) scores")
+            cond = cond + self.score_proj(scores.to(cond.dtype))
         return self.fuser(x, readout + cond)
 
 

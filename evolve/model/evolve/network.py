@@ -7,7 +7,8 @@ weights serves both. Per frame:
 1. :meth:`EVOLVE.encode_frame` -> :class:`FrameFeatures` (image encoder, event encoder, image
    keys after EDFT, event keys, offsets, decoder skips = image + event features);
 2. :meth:`EVOLVE.read_pixel_memory` twice (image-keyed and event-keyed affinity over the same
-   deformed values), then :meth:`EVOLVE.fuse_and_transform` (two pixel fusers, DMOT + MRM);
+   deformed values, normalised as ``model.affinity_norm`` says; with ``equalized_scores`` also
+   EMVOS's fg/bg scores), then :meth:`EVOLVE.fuse_and_transform` (two pixel fusers, DMOT + MRM);
    :meth:`EVOLVE.read_memory` does both with full softmax (training);
 3. :meth:`EVOLVE.segment` (mask decoder, soft aggregation, sensory update);
 4. :meth:`EVOLVE.encode_mask` (memory write: deformed value, deep sensory update, image and
@@ -30,7 +31,7 @@ from evolve.model.evolve.decoder import LinearPredictor, MaskDecoder, PixelFeatu
 from evolve.model.backbones import ResNetTrunk
 from evolve.model.evolve.encoders import EDFT, KeyProjection, MaskEncoder, edft_dtype
 from evolve.model.layers import aggregate_probabilities, fp32_island
-from evolve.model.memory_ops import anisotropic_l2_similarity, readout, softmax_affinity
+from evolve.model.memory_ops import anisotropic_l2_similarity, equalized_scores, readout, readout_weights
 from evolve.model.evolve.summarizer import ObjectSummarizer
 from evolve.model.evolve.transformer import DualMemoryObjectTransformer
 
@@ -85,12 +86,15 @@ class MaskMemory:
         sensory: (B, N, Cs, h, w) float32 sensory memory (deep-updated or passed through).
         summary: (B, N, Q, C+1) float32 image object-memory summary (sums, area).
         event_summary: (B, N, Q, C+1) float32 event object-memory summary, or None.
+        mask16: (B, N, h, w) float32 object probabilities area-pooled to stride 16 (the memory
+            masks of ``equalized_scores``).
     """
 
     value: Tensor
     sensory: Tensor
     summary: Tensor
     event_summary: Optional[Tensor] = None
+    mask16: Optional[Tensor] = None
 
 
 class EVOLVE(nn.Module):
@@ -133,9 +137,11 @@ class EVOLVE(nn.Module):
                                              conv1_init="default" if config.event_conv1_init == "fresh" else "resnet")
             self.event_feat_proj = nn.Conv2d(c16, config.pixel_dim, 1)
             self.event_key_proj = KeyProjection(c16, config.pixel_dim, config.key_dim)
-            self.event_fuser = PixelFeatureFuser(config.pixel_dim, config.value_dim, config.sensory_dim, config.embed_dim, single_object)
+            self.event_fuser = PixelFeatureFuser(config.pixel_dim, config.value_dim, config.sensory_dim, config.embed_dim, single_object,
+                                                 config.equalized_scores)
         self.mask_encoder = MaskEncoder(config.mask_encoder.type, config.pixel_dim, config.value_dim, config.sensory_dim, single_object)
-        self.pixel_fuser = PixelFeatureFuser(config.pixel_dim, config.value_dim, config.sensory_dim, config.embed_dim, single_object)
+        self.pixel_fuser = PixelFeatureFuser(config.pixel_dim, config.value_dim, config.sensory_dim, config.embed_dim, single_object,
+                                             config.equalized_scores)
         summ = config.object_summarizer
         make_summarizer = lambda: ObjectSummarizer(  # noqa: E731
             config.value_dim, config.embed_dim, summ.num_summaries, summ.add_pe, config.fg_only_summaries, config.pixel_pe_scale, config.pixel_pe_temperature
@@ -301,29 +307,44 @@ class EVOLVE(nn.Module):
             assert frame.offset is not None
             dtype = edft_dtype(value.device.type, self.config.edft_precision)
             memory_value = self.edft.deform_values(value, frame.offset, frame.modulation, dtype)
-        return MaskMemory(memory_value, sensory, summary, event_summary)
+        mask16 = F.interpolate(masks.float(), size=value.shape[-2:], mode="area")  # (B, N, h, w)
+        return MaskMemory(memory_value, sensory, summary, event_summary, mask16)
 
     # ------------------------------------------------------------------ memory readout
     @staticmethod
     def read_pixel_memory(
-        query_key: Tensor, query_selection: Tensor, mem_key: Tensor, mem_shrinkage: Tensor, mem_value: Tensor, top_k: Optional[int] = None
-    ) -> tuple[Tensor, Tensor]:
+        query_key: Tensor,
+        query_selection: Tensor,
+        mem_key: Tensor,
+        mem_shrinkage: Tensor,
+        mem_value: Tensor,
+        top_k: Optional[int] = None,
+        affinity_norm: str = "memory_softmax",
+        bijective_k: int = 4,
+        mem_masks: Optional[Tensor] = None,
+    ) -> tuple[Tensor, Tensor, Optional[Tensor]]:
         """Pixel-memory readout with the anisotropic-L2 affinity (DESIGN 3), float32.
 
         Args:
             query_key, query_selection: (B, Ck, h, w).
             mem_key: (B, Ck, L); mem_shrinkage: (B, 1, L); mem_value: (B, N, Cv, L).
-            top_k: None = full softmax (training); k = top-k softmax (inference).
+            top_k: None = full affinity (training); k = per-query top-k (inference).
+            affinity_norm, bijective_k: ``model.affinity_norm`` and ``model.bijective_k``
+                (:func:`~evolve.model.memory_ops.readout_weights`).
+            mem_masks: (B, N, L) object probabilities of the memory tokens: when given, EMVOS's
+                equalized fg/bg scores are returned too.
         Returns:
-            readout float32 (B, N, Cv, h, w) and the affinity (B, L, h*w).
+            readout float32 (B, N, Cv, h, w), the readout weights (B, L, h*w) and the equalized
+            scores float32 (B, N, 2, h, w) (background, foreground) or None.
         """
         b, ck, h, w = query_key.shape
         n, cv = mem_value.shape[1:3]
         with fp32_island(query_key.device.type):
             sim = anisotropic_l2_similarity(mem_key, mem_shrinkage, query_key.flatten(2), query_selection.flatten(2))
-            affinity = softmax_affinity(sim, top_k)
+            affinity = readout_weights(sim, affinity_norm, top_k, bijective_k)
             out = readout(affinity, mem_value.flatten(1, 2))  # (B, N*Cv, h*w)
-        return out.view(b, n, cv, h, w), affinity
+            scores = None if mem_masks is None else equalized_scores(sim, mem_masks).view(b, n, 2, h, w)
+        return out.view(b, n, cv, h, w), affinity, scores
 
     def fuse_and_transform(
         self,
@@ -334,6 +355,8 @@ class EVOLVE(nn.Module):
         event_obj_memory: Optional[Tensor],
         sensory: Tensor,
         last_mask: Tensor,
+        image_scores: Optional[Tensor] = None,
+        event_scores: Optional[Tensor] = None,
     ) -> tuple[Tensor, dict]:
         """Pixel fusers (image-keyed and event-keyed readouts) and DMOT + MRM.
 
@@ -343,6 +366,10 @@ class EVOLVE(nn.Module):
             obj_memory, event_obj_memory: (B, N, T, Q, C+1).
             sensory: (B, N, Cs, h, w).
             last_mask: (B, N, H, W) previous frame's object probabilities (any size; area-resized).
+            image_scores, event_scores: (B, N, 2, h, w) equalized fg/bg scores of the image- and
+                event-keyed affinities (required with ``equalized_scores``, ignored otherwise).
+        Raises:
+            ValueError: ``equalized_scores`` is on and a score tensor is missing.
         Returns:
             readout (B, N, C, h, w) for the decoder and an aux dict
             ``{"sensory": (B, N, Cs, h, w), "q_logits": [4 x (B, N, h, w)]}``.
@@ -350,12 +377,16 @@ class EVOLVE(nn.Module):
         h, w = image_readout.shape[-2:]
         last_mask = F.interpolate(last_mask.float(), size=(h, w), mode="area")  # (B, N, h, w)
         others = self._others(last_mask)
-        pixel = self.pixel_fuser(frame.pix_feat, image_readout, sensory, last_mask, others)
+        if self.config.equalized_scores and (image_scores is None or (self.events and event_scores is None)):
+            raise ValueError("equalized_scores is on: pass the equalized scores of every keying (read_pixel_memory with mem_masks)")
+        if not self.config.equalized_scores:
+            image_scores = event_scores = None
+        pixel = self.pixel_fuser(frame.pix_feat, image_readout, sensory, last_mask, others, image_scores)
         event_pixel = None
         if self.events:
             if event_readout is None or frame.event_feat is None:
                 raise ValueError("this network has events on: pass the event-keyed readout")
-            event_pixel = self.event_fuser(frame.event_feat, event_readout, sensory, last_mask, others)
+            event_pixel = self.event_fuser(frame.event_feat, event_readout, sensory, last_mask, others, event_scores)
         out, q_logits = self.object_transformer(pixel, obj_memory, event_pixel, event_obj_memory)
         return out, {"sensory": sensory, "q_logits": q_logits}
 
@@ -372,8 +403,10 @@ class EVOLVE(nn.Module):
         mem_event_shrinkage: Optional[Tensor] = None,
         event_obj_memory: Optional[Tensor] = None,
         top_k: Optional[int] = None,
+        mem_masks: Optional[Tensor] = None,
     ) -> tuple[Tensor, dict]:
-        """Full memory read (training): both pixel readouts, fusers, DMOT + MRM.
+        """Full memory read (training): both pixel readouts (normalised by ``affinity_norm``),
+        fusers, DMOT + MRM.
 
         Args:
             frame: current :class:`FrameFeatures`.
@@ -381,17 +414,29 @@ class EVOLVE(nn.Module):
             mem_shrinkage: (B, 1, L); mem_value: (B, N, Cv, L) deformed values.
             obj_memory: (B, N, T', Q, C+1); sensory: (B, N, Cs, h, w); last_mask (B, N, H, W).
             mem_event_key, mem_event_shrinkage, event_obj_memory: the event side (events on).
-            top_k: None = full softmax.
+            top_k: None = full affinity.
+            mem_masks: (B, N, L) stride-16 object probabilities of the memory tokens
+                (:attr:`MaskMemory.mask16`); required with ``equalized_scores``.
         Returns:
             as :meth:`fuse_and_transform`.
+        Raises:
+            ValueError: missing event keys (events on) or memory masks (``equalized_scores``).
         """
-        image_readout, _ = self.read_pixel_memory(frame.key, frame.selection, mem_key, mem_shrinkage, mem_value, top_k)
-        event_readout = None
+        cfg = self.config
+        if cfg.equalized_scores and mem_masks is None:
+            raise ValueError("equalized_scores is on: pass the memory masks (mem_masks)")
+        masks = mem_masks if cfg.equalized_scores else None
+        image_readout, _, image_scores = self.read_pixel_memory(
+            frame.key, frame.selection, mem_key, mem_shrinkage, mem_value, top_k, cfg.affinity_norm, cfg.bijective_k, masks
+        )
+        event_readout = event_scores = None
         if self.events:
             if mem_event_key is None or mem_event_shrinkage is None or frame.event_key is None or frame.event_selection is None:
                 raise ValueError("this network has events on: pass the event keys of the memory")
-            event_readout, _ = self.read_pixel_memory(frame.event_key, frame.event_selection, mem_event_key, mem_event_shrinkage, mem_value, top_k)
-        return self.fuse_and_transform(frame, image_readout, event_readout, obj_memory, event_obj_memory, sensory, last_mask)
+            event_readout, _, event_scores = self.read_pixel_memory(
+                frame.event_key, frame.event_selection, mem_event_key, mem_event_shrinkage, mem_value, top_k, cfg.affinity_norm, cfg.bijective_k, masks
+            )
+        return self.fuse_and_transform(frame, image_readout, event_readout, obj_memory, event_obj_memory, sensory, last_mask, image_scores, event_scores)
 
     # ------------------------------------------------------------------ decoding
     @staticmethod

@@ -121,6 +121,7 @@ class TrainWrapper(nn.Module):
         values = [mem.value]  # each (B, N, Cv, h, w)
         summaries = [mem.summary]  # each (B, N, Q, C+1)
         event_summaries = [mem.event_summary]
+        masks16 = [mem.mask16]  # each (B, N, h, w): memory masks of equalized_scores
         masks = first_gt
 
         out_logits, out_masks, out_sensory, out_q = [], [], [], []
@@ -136,12 +137,16 @@ class TrainWrapper(nn.Module):
                 assert event_keys is not None and event_shrinkages is not None
                 ref_event_key = event_keys.transpose(1, 2)[batch_index, ref].transpose(1, 2).flatten(2)
                 ref_event_shrinkage = event_shrinkages.transpose(1, 2)[batch_index, ref].transpose(1, 2).flatten(2)
+            ref_masks = None
+            if net.config.equalized_scores:
+                ref_masks = torch.stack(masks16, dim=1)[batch_index, ref].permute(0, 2, 1, 3, 4).flatten(2)  # (B, N, R*h*w)
             obj_memory = torch.stack(summaries, dim=2)  # (B, N, t, Q, C+1)
             event_obj_memory = torch.stack(event_summaries, dim=2) if net.events else None  # type: ignore[arg-type]
 
             frame = frame_at(t)
             readout, aux = net.read_memory(
-                frame, ref_key, ref_shrinkage, ref_value, obj_memory, sensory, masks, ref_event_key, ref_event_shrinkage, event_obj_memory
+                frame, ref_key, ref_shrinkage, ref_value, obj_memory, sensory, masks, ref_event_key, ref_event_shrinkage, event_obj_memory,
+                mem_masks=ref_masks,
             )
             aux_out = net.compute_aux(frame, aux, selector)
             sensory, logits, prob = net.segment(frame, readout, sensory, selector)
@@ -152,6 +157,7 @@ class TrainWrapper(nn.Module):
                 values.append(mem.value)
                 summaries.append(mem.summary)
                 event_summaries.append(mem.event_summary)
+                masks16.append(mem.mask16)
             out_logits.append(logits)
             out_masks.append(masks)
             out_sensory.append(aux_out["sensory_logits"])
