@@ -48,6 +48,7 @@ class ModelSpec:
 
 BUILTIN: dict[str, str] = {
     "evolve": "evolve.model.evolve.spec:SPEC",
+    "sgmg": "evolve.model.sgmg.spec:SPEC",
 }
 _REGISTERED: dict[str, ModelSpec] = {}
 

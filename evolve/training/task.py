@@ -90,6 +90,7 @@ class Task(abc.ABC):
 
 BUILTIN: dict[str, str] = {
     "semi_supervised": "evolve.training.tasks.semi_supervised:SemiSupervisedTask",
+    "referring": "evolve.training.tasks.referring:ReferringTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 
