@@ -31,6 +31,8 @@ from evolve.utils.errors import InputError
 PAD, UNK = "<pad>", "<unk>"
 MAX_WORD_BYTES = 32
 _WORD = re.compile(r"[a-z0-9]+")
+#: Files one of which a saved Hugging Face tokenizer has.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
 
 
 def tokenize(text: str) -> list[str]:
@@ -213,6 +215,10 @@ class HuggingFaceTextEncoder(nn.Module):
         if getattr(config, "vocab_size", None) is None or getattr(config, "hidden_size", None) is None:
             raise InputError(folder, f"the model ({config.model_type}) is not a text encoder: its config has no vocab_size / hidden_size",
                              "give the folder of a text encoder (BERT, RoBERTa, ...), or use model.text.type=scratch")
+        found = [f for f in TOKENIZER_FILES if (folder / f).is_file()]
+        if not found:
+            raise InputError(folder, f"no usable tokenizer in the folder (none of {list(TOKENIZER_FILES)})",
+                             "save the tokenizer next to the model with tokenizer.save_pretrained(folder)")
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
         except Exception as e:  # noqa: BLE001
