@@ -26,5 +26,5 @@ test-fast: setup
 # short CPU schedule, evaluate on the demo val set and print J&F. Outputs in output/demo/.
 demo: setup
 	$(PY) evolve/train.py exp_id=demo model=small data=demo
-	$(PY) evolve/eval_vos.py exp_id=demo model=small dataset=demo weights=output/demo/demo_main_training_last.pth overwrite=True
+	$(PY) evolve/eval_vos.py exp_id=demo model=small dataset=demo weights=output/demo/demo_main_training_last.pth overwrite=true copy_baseline=true
 	@echo "weights: output/demo/demo_main_training_last.pth  predictions + J&F CSVs: output/demo/demo/  TensorBoard: tensorboard --logdir output/demo"

@@ -50,6 +50,8 @@ class EvalConfig:
         overwrite: allow writing into an output_dir that already holds predictions.
         evaluate: compute J&F afterwards when every frame has a ground-truth mask.
         save_overlays / save_mp4 / save_event_pictures: pictures in ``<output_dir>-vis/``.
+        copy_baseline: also score the copy-first-mask baseline on the same sequences
+            (predictions in ``<output_dir>-copy_first_mask/``) and print it beside the model.
     """
 
     exp_id: str = "eval"
@@ -67,5 +69,6 @@ class EvalConfig:
     save_overlays: bool = False
     save_mp4: bool = False
     save_event_pictures: bool = False
+    copy_baseline: bool = False
     model: Any = MISSING
     inference: InferenceConfig = field(default_factory=InferenceConfig)

@@ -44,6 +44,7 @@ Main keys:
   inference.max_internal_size=N   process frames with shorter side N (outputs at full size)
   inference.mem_every=5 inference.top_k=30 inference.use_long_term=true inference.amp=true
   save_overlays=true save_event_pictures=true save_mp4=true     pictures in <output_dir>-vis/
+  copy_baseline=true              also score copying the first mask, printed beside the model
   datasets.generic.root=DIR       your own data (image_dir, mask_dir, event_dir name its folders)
 
 Examples:
@@ -53,7 +54,7 @@ Examples:
 Every key with its value: {prog} [overrides] --cfg job
 """
 
-APP = HydraApp(prog="evolve-eval", config_name="eval_config", schema_name="eval_schema", schema=EvalConfig, help_text=HELP)
+APP = HydraApp(prog="evolve-eval", config_name="eval_config", schema_name="eval_schema", schema=EvalConfig, help_text=HELP, groups=("model",))
 
 
 def run_evaluation(cfg: Any) -> dict[str, Any]:
@@ -99,7 +100,24 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
     if ds.long_term is not None:
         icfg.use_long_term = bool(ds.long_term)
     pictures = PictureOptions(overlays=cfg.save_overlays, event_pictures=cfg.save_event_pictures, mp4=cfg.save_mp4)
-    return run_semi_supervised(net, dataset, out_dir, icfg, device, cfg.num_workers, pictures, cfg.evaluate, cfg.eval_workers, label=key)
+    summary = run_semi_supervised(net, dataset, out_dir, icfg, device, cfg.num_workers, pictures, cfg.evaluate, cfg.eval_workers, label=key)
+    if cfg.copy_baseline and summary.get("jf"):
+        from evolve.eval.baselines import copy_first_mask
+
+        gt_dir = layout.mask_folder(dataset.sequences[0]).parent
+        copied = copy_first_mask(gt_dir, out_dir.parent / f"{out_dir.name}-copy_first_mask", dataset.sequences, workers=cfg.eval_workers)
+        summary["copy_first_mask"] = copied.global_row()
+    return summary
+
+
+def side_by_side_table(rows: dict[str, dict[str, float]]) -> str:
+    """A fixed-width table of global J&F rows, one line per method (model vs baseline)."""
+    cols = ["J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
+    width = max(len(name) for name in rows)
+    lines = [f"{'method':<{width}}  " + "  ".join(f"{c:>8}" for c in cols)]
+    for name, row in rows.items():
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{row[c]:>8.3f}" for c in cols))
+    return "\n".join(lines)
 
 
 def eval_program(argv: Optional[Sequence[str]] = None) -> int:
@@ -119,6 +137,9 @@ def eval_program(argv: Optional[Sequence[str]] = None) -> int:
         print(summary["tables"])
     if jf:
         log.info("J&F %.4f (J %.4f, F %.4f); predictions and CSVs in %s", jf["J&F-Mean"], jf["J-Mean"], jf["F-Mean"], summary["out_dir"])
+    if jf and summary.get("copy_first_mask"):
+        name = f"model ({cfg.model.get('name', 'model')})"
+        print("\n" + side_by_side_table({name: jf, "copy first mask": summary["copy_first_mask"]}))
     return 0
 
 

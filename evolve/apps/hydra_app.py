@@ -15,7 +15,6 @@ Every key must exist in the schema, whether it was set in YAML, as ``key=value``
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -35,6 +34,7 @@ class HydraApp:
         schema_name: the name its defaults list uses for the schema (``train_schema``).
         schema: the dataclass every key is checked against.
         help_text: what ``--help`` prints (``{groups}`` is replaced by the available choices).
+        groups: the config groups the program takes (listed by ``--help``).
     """
 
     prog: str
@@ -42,6 +42,7 @@ class HydraApp:
     schema_name: str
     schema: type
     help_text: str
+    groups: tuple[str, ...] = ("model", "data")
 
 
 @dataclass
@@ -160,7 +161,7 @@ def check_keys(cfg: DictConfig, schema: type, prog: str) -> None:
 def print_help(app: HydraApp, config_dirs: Sequence[str] = ()) -> None:
     """Print ``app.help_text`` with the available model and data choices."""
     groups = "\n".join(
-        f"  {g + '=':<8}{' | '.join(group_choices(g, config_dirs))}" for g in ("model", "data") if group_choices(g, config_dirs)
+        f"  {g + '=':<8}{' | '.join(group_choices(g, config_dirs))}" for g in app.groups if group_choices(g, config_dirs)
     )
     print(app.help_text.format(groups=groups, prog=app.prog).rstrip())
 
@@ -174,8 +175,3 @@ def resolve_or_error(cfg: DictConfig, prog: str) -> Any:
     except OmegaConfBaseException as exc:
         raise InputError(None, f"{prog}: cannot resolve the config ({exc})", "fix the interpolation named above") from exc
     return cfg
-
-
-def env_flag(name: str) -> bool:
-    """Whether environment variable ``name`` is set to a true value."""
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

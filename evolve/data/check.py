@@ -1,4 +1,4 @@
-"""Validate a dataset folder and report every problem: ``python -m evolve.data.check <root>``.
+"""Validate a dataset folder and report every problem: ``evolve-check <root>``.
 
 Checks (DESIGN 8): split files naming missing sequences; frame/mask/chunk/voxel files that
 are missing or have no partner (paired by name); two files for one frame; truncated or
@@ -243,13 +243,13 @@ def _check_events(layout, seq, frames, sizes, quick, num_bins, rep: CheckReport)
                 arr = np.load(p, mmap_mode="r", allow_pickle=False)
             except (ValueError, OSError, EOFError) as e:
                 rep.problems.append(Problem(str(p), f"cannot read voxel grid ({type(e).__name__}: {e})",
-                                            "delete it and rerun python -m evolve.data.precompute_voxels"))
+                                            "delete it and rerun evolve-voxels"))
                 continue
             expected = (num_bins, *sizes[stem]) if stem in sizes else None
             if arr.ndim != 3 or (expected is not None and arr.shape != expected) or arr.dtype != np.float32:
                 rep.problems.append(Problem(
                     str(p), f"voxel grid is {arr.dtype} {arr.shape}, expected float32 {expected or '(B, H, W)'}",
-                    "delete it and rerun python -m evolve.data.precompute_voxels",
+                    "delete it and rerun evolve-voxels",
                 ))
         missing = [s for s in frames if s not in voxels]
         if missing:

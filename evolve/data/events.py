@@ -85,7 +85,7 @@ def find_event_problems(
     """Every problem of raw event arrays, as ``(problem, fix)`` pairs (empty list = valid).
 
     Unlike :func:`validate_events`, which stops at the first problem, this reports each kind
-    of problem once (used by ``python -m evolve.data.check``).
+    of problem once (used by ``evolve-check``).
 
     Args:
         x, y, t, p: raw arrays as stored (any dtype).

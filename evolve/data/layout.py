@@ -462,7 +462,7 @@ def index_sequence(layout: DatasetLayout, seq: str) -> SequenceFiles:
             if problems:
                 path, problem, fix = problems[0]
                 more = f" ({len(problems) - 1} more pairing problem(s) in this folder)" if len(problems) > 1 else ""
-                raise InputError(path, problem + more, fix + "; run python -m evolve.data.check for the full list")
+                raise InputError(path, problem + more, fix + "; run evolve-check for the full list")
             if n >= 2:
                 chunk_files = [chunks.get(frames[0], chunks[frames[1]])] + [chunks[s] for s in frames[1:]]
             else:
@@ -474,7 +474,7 @@ def index_sequence(layout: DatasetLayout, seq: str) -> SequenceFiles:
                     if not v.is_file():
                         raise InputError(
                             v, "voxel grid file missing and there are no raw events to build it from",
-                            f"add the events under {layout.event_dir} or rerun python -m evolve.data.precompute_voxels",
+                            f"add the events under {layout.event_dir} or rerun evolve-voxels",
                         )
     return SequenceFiles(
         name=seq,

@@ -1,4 +1,4 @@
-"""Precompute the voxel grid of every frame: ``python -m evolve.data.precompute_voxels <root>``.
+"""Precompute the voxel grid of every frame: ``evolve-voxels <root>``.
 
 Writes ``<voxel_dir>/<seq>/<frame>.npy`` (``EventVoxel`` in the LLE presets), float32
 ``(B, H, W)`` at the frame's size, one per frame; the first frame gets the grid of the
@@ -124,7 +124,7 @@ def precompute(
         job = jobs[i]
         if isinstance(chunk, (tuple, list)):
             raise InputError(*chunk)
-        voxel = chunk_to_voxel_grid(chunk, *job.size, num_bins=num_bins, device=device)  # (B, H, W)
+        voxel = chunk_to_voxel_grid(chunk, job.size, num_bins=num_bins, device=device)  # (B, H, W)
         write_voxel_file(job.out, voxel)
         written += 1
     return written, skipped

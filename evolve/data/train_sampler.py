@@ -265,7 +265,7 @@ class VOSClipDataset(Dataset):
         raise InputError(
             spec.layout.root,
             f"found no clip whose first frame keeps an object after {cfg.sequence_retries} sequence retries",
-            "check that the masks of this dataset mark objects (python -m evolve.data.check)",
+            "check that the masks of this dataset mark objects (evolve-check)",
         )
 
     def _item(self, files, order, rgb, masks, voxel, labels, rng) -> dict[str, Any]:

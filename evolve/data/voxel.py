@@ -109,16 +109,50 @@ def reverse_voxel_grid(voxel: torch.Tensor) -> torch.Tensor:
     return -voxel.flip(-3)
 
 
+def check_grid_size(sensor_size: object, num_bins: object) -> tuple[int, int, int]:
+    """Validate the ``(height, width)`` sensor size and the bin count of a voxel grid.
+
+    Returns:
+        ``(height, width, num_bins)`` as ints.
+
+    Raises:
+        ValueError: ``sensor_size`` is not two positive integers, or ``num_bins`` is not an
+            integer in [1, 1024] (a message showing the expected call).
+    """
+    call = "chunk_to_voxel_grid(chunk, (height, width), num_bins)"
+    if not isinstance(sensor_size, (tuple, list)) or len(sensor_size) != 2 or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in sensor_size
+    ):
+        raise ValueError(f"sensor_size must be (height, width) in pixels, two positive ints; got {sensor_size!r}. Call {call}")
+    if not isinstance(num_bins, (int, np.integer)) or isinstance(num_bins, bool) or not 1 <= num_bins <= 1024:
+        raise ValueError(f"num_bins must be an int in [1, 1024] (EVOLVE: 5); got {num_bins!r}. Call {call}")
+    return int(sensor_size[0]), int(sensor_size[1]), int(num_bins)
+
+
 def chunk_to_voxel_grid(
     chunk: EventChunk,
-    height: int,
-    width: int,
+    sensor_size: tuple[int, int],
     num_bins: int = DEFAULT_NUM_BINS,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Voxel grid (B, H, W) float32 of an :class:`EventChunk`, built on ``device`` (CPU default)."""
+    """Voxel grid (B, H, W) float32 of an :class:`EventChunk`, built on ``device`` (CPU default).
+
+    Args:
+        chunk: the events of one frame interval.
+        sensor_size: ``(height, width)`` in pixels, the convention of the whole package
+            (:func:`evolve.data.events.load_event_chunk`, :func:`frame_voxel_grid`).
+        num_bins: B (EVOLVE: 5).
+        device: where to build the grid.
+
+    Raises:
+        ValueError: a malformed ``sensor_size`` or ``num_bins`` (see :func:`check_grid_size`),
+            or events outside the sensor.
+    """
+    height, width, num_bins = check_grid_size(sensor_size, num_bins)
     x, y, t, p = chunk.to_torch(device)
     return events_to_voxel_grid(x, y, t, p, height, width, num_bins)
+
+
 def read_voxel_file(path: str | os.PathLike, num_bins: int, size: tuple[int, int]) -> torch.Tensor:
     """Read a cached voxel grid (``EventVoxel/<seq>/<frame>.npy``) and check it.
 
@@ -134,9 +168,9 @@ def read_voxel_file(path: str | os.PathLike, num_bins: int, size: tuple[int, int
         InputError: missing/truncated file, wrong shape or dtype, NaN/inf values.
     """
     p = Path(path)
-    fix = "delete it and rerun python -m evolve.data.precompute_voxels"
+    fix = "delete it and rerun evolve-voxels <dataset root>"
     if not p.is_file():
-        raise InputError(p, "voxel grid file does not exist", "run python -m evolve.data.precompute_voxels")
+        raise InputError(p, "voxel grid file does not exist", "run evolve-voxels <dataset root>")
     try:
         arr = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
@@ -205,5 +239,5 @@ def frame_voxel_grid(
         if chunk_path is None:
             return torch.zeros(num_bins, h, w, dtype=torch.float32, device=device)
         chunk = load_event_chunk(chunk_path, sensor_size=size)
-        voxel = chunk_to_voxel_grid(chunk, h, w, num_bins, device=device)
+        voxel = chunk_to_voxel_grid(chunk, (h, w), num_bins, device=device)
     return reverse_voxel_grid(voxel) if reverse else voxel

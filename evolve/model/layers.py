@@ -27,13 +27,6 @@ def fp32_island(device_type: str) -> Iterator[None]:
         yield
 
 
-def group_apply(module: nn.Module, g: Tensor) -> Tensor:
-    """Apply an image-level module to every object: (B, N, C, H, W) -> (B, N, C', H', W')."""
-    b, n = g.shape[:2]
-    out = module(g.flatten(0, 1))
-    return out.view(b, n, *out.shape[1:])
-
-
 def resize_groups(g: Tensor, size: tuple[int, int] | None = None, scale: float | None = None, mode: str = "bilinear") -> Tensor:
     """Resize (B, N, C, H, W) spatially; ``area`` for downsampling, ``bilinear`` (align_corners
     False) for upsampling."""

@@ -183,7 +183,7 @@ class CalibrationConfig:
 
 @dataclass
 class SynthesisConfig:
-    """Everything the converter (``python -m evolve.data.synthesize``) needs.
+    """Everything the converter (``evolve-synthesize``) needs.
 
     Attributes:
         seed: global seed; every random draw is seeded by (seed, sequence name, purpose).
@@ -225,13 +225,6 @@ class SynthesisConfig:
     def interval_us(self) -> float:
         """Length of one frame interval in microseconds (40000 at 25 fps)."""
         return 1e6 / self.fps
-
-
-def default_config_path() -> Path:
-    """``configs/synthesis/default.yaml`` of this checkout."""
-    from evolve.configs import CONFIG_DIR
-
-    return CONFIG_DIR / "synthesis" / "default.yaml"
 
 
 def load_synthesis_config(path: str | os.PathLike | None = None, overrides: dict | None = None) -> SynthesisConfig:

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from evolve.data.events import EventChunk, save_event_chunk
+from evolve.data.splits import write_split_file_text
 from evolve.data.image_io import read_frame, read_mask, write_frame, write_mask
 from evolve.synthesis.calibrate import CalibrationResult, calibrate_contrast_threshold
 from evolve.synthesis.config import SynthesisConfig, config_to_dict
@@ -179,7 +180,7 @@ def convert_sequence(
             total_events += n
             on_events += int((chunk.p > 0).sum())
             if config.voxels:
-                voxel = chunk_to_voxel_grid(chunk, h, w, config.num_bins).numpy()  # (B, H, W) float32
+                voxel = chunk_to_voxel_grid(chunk, (h, w), config.num_bins).numpy()  # (B, H, W) float32
                 names = [stem] if i > 1 else [stems[0], stem]  # frame 0 uses the voxel of frame 1
                 for name in names:
                     with atomic_open(dirs["voxels"] / f"{name}.npy", "wb") as f:
@@ -448,7 +449,7 @@ def convert_dataset(
         result.split_note = (f"the source has no split files: {len(splits['val'])} of {len(done)} sequences held out as val "
                              f"(--val-fraction {val_fraction}, seed {resolved.seed})")
     for s, lst in splits.items():
-        _write_text(lle / "ImageSets" / "2017" / f"{s}.txt", "".join(f"{n}\n" for n in lst))
+        _write_text(lle / "ImageSets" / "2017" / f"{s}.txt", write_split_file_text(lst))
     record.update(
         {
             "format_version": FORMAT_VERSION,

@@ -1,6 +1,6 @@
 """Summary table of a converted dataset, from its ``Synthesis/<seq>/stats.json`` files.
 
-    python -m evolve.synthesis.dataset_table <lle-davis root>
+    evolve-dataset-table <lle-davis root>
 
 Prints a Markdown table: per sequence the split, frames, size, events/pixel/interval
 (mean/min/max), total events, mean low-light and normal intensity and (alpha, beta, gamma);
@@ -26,7 +26,7 @@ def dataset_table(lle_root: str | os.PathLike) -> str:
     info = base / "Synthesis"
     files = sorted(info.glob("*/stats.json"))
     if not files:
-        raise InputError(info, "no stats.json files", "convert a dataset first with python -m evolve.data.synthesize")
+        raise InputError(info, "no stats.json files", "convert a dataset first with evolve-synthesize")
     split_of = {}
     for split in ("train", "val"):
         f = base / "ImageSets" / "2017" / f"{split}.txt"

@@ -246,7 +246,7 @@ class StaticClipDataset(Dataset):
         if c.simulator is not None and c.seq_length > 1:
             lumas = [rgb_to_luma(f.permute(1, 2, 0).numpy()) for f in rgb]  # T x (S, S) in [0, 1]
             chunks = simulate_frames(c.simulator, lumas, seed=int(np.random.randint(2**31)), fps=c.fps)
-            grids = [chunk_to_voxel_grid(ch, s, s, c.num_bins) for ch in chunks]  # T-1 x (B, S, S)
+            grids = [chunk_to_voxel_grid(ch, (s, s), c.num_bins) for ch in chunks]  # T-1 x (B, S, S)
             voxel = torch.stack([grids[0]] + grids)  # frame 0 uses the chunk of frame 1
         else:
             voxel = torch.zeros(c.seq_length, c.num_bins, s, s)

@@ -66,7 +66,7 @@ class DataConfig:
     """A ``data=`` choice: what main training and pre-training read.
 
     ``base`` / ``with-mose`` / ``mega`` keep Cutie's names: for events they mean the
-    corresponding video sets converted to LLE form with ``python -m evolve.data.synthesize``.
+    corresponding video sets converted to LLE form with ``evolve-synthesize``.
     """
 
     name: str = MISSING

@@ -108,15 +108,6 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     return bool(t.item())
 
 
-def broadcast_object(obj, info: DistInfo, src: int = 0):
-    """Send a picklable object from ``src`` to every rank; returns it everywhere."""
-    if not info.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src, device=info.device if info.device.type == "cuda" else None)
-    return box[0]
-
-
 def cleanup(info: DistInfo) -> None:
     """Destroy the process group if this job created one."""
     if info.distributed and dist.is_initialized():

@@ -10,7 +10,7 @@ import contextlib
 import itertools
 import os
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Iterator
 
 _counter = itertools.count()
 
@@ -61,12 +61,6 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-
-
-def atomic_write_with(path: str | os.PathLike, writer: Callable[[IO[bytes]], None]) -> None:
-    """Call ``writer(file_object)`` on a temporary binary file, then rename it to ``path``."""
-    with atomic_open(path, "wb") as f:
-        writer(f)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

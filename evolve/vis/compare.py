@@ -1,6 +1,6 @@
 """Side-by-side pictures of several runs' predictions on an LLE-format dataset.
 
-    python -m evolve.vis.compare <lle root> --out fig.png --sequences blackswan car-shadow \\
+    evolve-compare <lle root> --out fig.png --sequences blackswan car-shadow \\
         --frames 10 30 --pred events=output/a/lle-davis --pred frames=output/b/lle-davis
 
 One row per (sequence, frame): the brightened low-light frame | its event picture (voxel grid

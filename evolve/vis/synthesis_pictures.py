@@ -2,7 +2,7 @@
 
     normal | low-light | low-light brightened | events (ON red, OFF blue) | voxel bins 0..B-1
 
-    python -m evolve.vis.synthesis_pictures <lle-davis root> --out <dir> [--sequences a b]
+    evolve-pictures <lle-davis root> --out <dir> [--sequences a b]
         [--frames 00000 00010] [--max-frames N] [--mp4] [--tile-height 240] [--background black]
 
 PNG rows go to ``<out>/<seq>/<frame>.png``; with ``--mp4`` one video per sequence,
@@ -124,7 +124,7 @@ def sequence_rows(base: Path, seq: str, frames: list[str] | None = None, max_fra
         else:
             chunk = EventChunk.empty()
         vox_path = base / "EventVoxel" / seq / f"{stem}.npy"
-        voxel = np.load(vox_path) if vox_path.is_file() else chunk_to_voxel_grid(chunk, h, w, num_bins).numpy()
+        voxel = np.load(vox_path) if vox_path.is_file() else chunk_to_voxel_grid(chunk, (h, w), num_bins).numpy()
         yield stem, frame_row(normal, low, chunk, voxel, tile_height, background)
 
 

@@ -21,8 +21,8 @@ def test_voxel_grids_between_aps_frames(davis346_recording):
         n = int(np.count_nonzero((rec.events.t >= ts[i]) & (rec.events.t < ts[i + 1])))
         n_on, n_off = int(np.count_nonzero(c.p > 0)), int(np.count_nonzero(c.p < 0))
         assert len(c) == n == n_on + n_off > 10_000
-        signed = chunk_to_voxel_grid(c, 260, 346)
-        unsigned = chunk_to_voxel_grid(EventChunk(c.x, c.y, c.t, np.abs(c.p)), 260, 346)
+        signed = chunk_to_voxel_grid(c, (260, 346))
+        unsigned = chunk_to_voxel_grid(EventChunk(c.x, c.y, c.t, np.abs(c.p)), (260, 346))
         assert signed.shape == unsigned.shape == (5, 260, 346) and signed.dtype == torch.float32
         # each event's two bin weights sum to 1: the |p| grid sums to the event count
         assert unsigned.double().sum().item() == pytest.approx(n, rel=1e-6)

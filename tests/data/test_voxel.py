@@ -35,7 +35,7 @@ def test_all_on_events_sum_to_count(rng):
     n = 1000
     t = np.sort(rng.uniform(0, 4e4, n))
     chunk = EventChunk(rng.integers(0, 20, n), rng.integers(0, 10, n), t, np.ones(n, np.int8))
-    v = chunk_to_voxel_grid(chunk, 10, 20)
+    v = chunk_to_voxel_grid(chunk, (10, 20))
     assert v.sum().item() == pytest.approx(n, rel=1e-6)
     assert v.min().item() >= 0
 
@@ -51,7 +51,7 @@ def test_first_and_last_event_land_in_end_bins():
 
 
 def test_empty_chunk_is_zero():
-    v = chunk_to_voxel_grid(EventChunk.empty(), 4, 6)
+    v = chunk_to_voxel_grid(EventChunk.empty(), (4, 6))
     assert v.shape == (5, 4, 6) and torch.count_nonzero(v) == 0
 
 
@@ -88,8 +88,8 @@ def test_cuda_matches_cpu(rng):
     n = 20000
     chunk = EventChunk(rng.integers(0, 64, n), rng.integers(0, 48, n), np.sort(rng.integers(0, 40000, n)),
                        rng.choice([-1, 1], n).astype(np.int8))
-    cpu = chunk_to_voxel_grid(chunk, 48, 64)
-    gpu = chunk_to_voxel_grid(chunk, 48, 64, device="cuda").cpu()
+    cpu = chunk_to_voxel_grid(chunk, (48, 64))
+    gpu = chunk_to_voxel_grid(chunk, (48, 64), device="cuda").cpu()
     torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-5)
 
 

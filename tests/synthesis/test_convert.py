@@ -59,7 +59,7 @@ def test_davis2016_conversion_layout_and_contents(davis2016_tiny, tmp_path):
             densities.append(len(ch) / (24 * 32))
             vox = np.load(base / "EventVoxel" / seq / f"{s}.npy")
             assert vox.dtype == np.float32 and vox.shape == (5, 24, 32)
-            np.testing.assert_array_equal(vox, chunk_to_voxel_grid(ch, 24, 32).numpy())
+            np.testing.assert_array_equal(vox, chunk_to_voxel_grid(ch, (24, 32)).numpy())
         np.testing.assert_array_equal(np.load(base / "EventVoxel" / seq / "00000.npy"), np.load(base / "EventVoxel" / seq / "00001.npy"))
         assert total > 0
         ids, _ = read_mask(base / "Annotations" / seq / "00003.png")

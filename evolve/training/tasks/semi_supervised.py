@@ -41,7 +41,7 @@ def _check_root(entry: DatasetConfig, stage: str) -> Path:
             root,
             f"dataset root of {stage} dataset {entry.name!r} does not exist",
             "set data_root=<folder holding your datasets> (or the dataset's root in configs/data/), "
-            "or create LLE-format data with `python -m evolve.data.synthesize --src <davis-format> --out <root>`",
+            "or create LLE-format data with `evolve-synthesize --src <davis-format> --out <root>`",
         )
     return root
 
