@@ -266,8 +266,8 @@ _RECORD_KEYS = ("sequence", "height", "width", "num_frames", "frame_names", "obj
 def read_procedural_record(path: str | os.PathLike) -> ProceduralRecord:
     """Read and check one procedural video record.
 
-    Expressions get ``exp_id`` = their index in the file and ``expression_set`` from
-    :func:`procedural_expression_sets`.
+    Expressions keep the record's ``exp_id`` (their index in the file when it has none) and
+    get ``expression_set`` from :func:`procedural_expression_sets`.
 
     Raises:
         InputError: missing file, invalid JSON, a missing key, a frame count that disagrees
@@ -307,10 +307,12 @@ def read_procedural_record(path: str | os.PathLike) -> ProceduralRecord:
         kind = str(e.get("kind", ""))
         if kind not in EXPRESSION_KINDS:
             raise InputError(p, f"expressions[{i}] has kind {kind!r}", f"use one of {list(EXPRESSION_KINDS)}")
-        raw.append((i, obj, e["text"].strip(), kind, bool(e.get("held_out", False))))
+        raw.append((str(e.get("exp_id", i)), obj, e["text"].strip(), kind, bool(e.get("held_out", False))))
     sets = procedural_expression_sets([(obj, kind) for _, obj, _, kind, _ in raw])
     seq = str(data["sequence"])
-    expressions = tuple(ReferringExpression(seq, str(i), text, obj, s, kind, held, str(p), 0)
+    if len({r[0] for r in raw}) != len(raw):
+        raise InputError(p, "two expressions share an exp_id", "give every expression of a video its own exp_id")
+    expressions = tuple(ReferringExpression(seq, i, text, obj, s, kind, held, str(p), 0)
                         for (i, obj, text, kind, held), s in zip(raw, sets))
     return ProceduralRecord(seq, int(data["height"]), int(data["width"]), len(names), names, tuple(objects), expressions, str(p))
 
