@@ -243,12 +243,13 @@ def run_referring(
         h, w = data.original_size
         radius = boundary_tolerance(h, w, cfg.bound_th)
         probs: dict[str, list[np.ndarray]] = {m: [] for m in cfg.methods}
+        visual_cache: dict = {}  # backbone features of the video, shared by its expressions
         for e in by_video[name]:
             key = None
             sgmg_prob = None
             if "sgmg" in cfg.methods or "propagate" in cfg.methods:
                 t0 = time.perf_counter()
-                p, scores = sgmg_per_frame(sgmg, data.video, e.text, cfg.clip_len, device)
+                p, scores = sgmg_per_frame(sgmg, data.video, e.text, cfg.clip_len, device, visual_cache)
                 seconds["sgmg"] += time.perf_counter() - t0
                 key = choose_key_frame(p, scores, cfg.threshold)
                 sgmg_prob = p

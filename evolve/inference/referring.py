@@ -63,9 +63,15 @@ class ReferringResult:
 
 
 @torch.no_grad()
-def sgmg_per_frame(network: SgMg, video: ReferringVideo, text: str, clip_len: int = 36, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+def sgmg_per_frame(
+    network: SgMg, video: ReferringVideo, text: str, clip_len: int = 36, device: torch.device | str = "cpu",
+    cache: Optional[dict] = None,
+) -> tuple[Tensor, Tensor]:
     """SgMg on every frame, ``clip_len`` frames at a time (SgMg's Ref-DAVIS inference uses 36).
 
+    Args:
+        cache: a dict kept for one video across its expressions: the backbone features of each
+            clip are computed once and reused (they do not depend on the sentence).
     Returns:
         ``(prob (T, H, W), scores (T,))`` float32 on the CPU.
     """
@@ -74,7 +80,14 @@ def sgmg_per_frame(network: SgMg, video: ReferringVideo, text: str, clip_len: in
     for start in range(0, len(video), clip_len):
         rgb = video.frames[start : start + clip_len].to(device)
         vox = video.voxels[start : start + clip_len].to(device) if use_events else None
-        pred = network.predict(rgb, vox, text)
+        visual = None
+        if cache is not None:
+            key = (start, clip_len)
+            if key not in cache:
+                x, v = network.pad_clip(rgb, vox)
+                cache[key] = network.encode_visual(x, v)
+            visual = cache[key]
+        pred = network.predict(rgb, vox, text, visual)
         probs.append(pred.prob.cpu())
         scores.append(pred.scores.cpu())
     return torch.cat(probs), torch.cat(scores)

@@ -135,3 +135,16 @@ def test_training_reduces_the_loss_on_one_batch():
         first = first if first is not None else float(terms["total_loss"].detach())
     assert float(terms["total_loss"]) < 0.7 * first
     assert set(terms) >= {"class", "box_l1", "giou", "mask_low", "dice_low", "mask", "dice", "class_aux0", "total_loss"}
+
+
+def test_shared_visual_features_give_the_same_answer():
+    from evolve.inference.referring import ReferringVideo, sgmg_per_frame
+
+    net = build().eval()
+    vid = ReferringVideo(torch.rand(5, 3, 40, 56), torch.randn(5, 5, 40, 56))
+    cache: dict = {}
+    for text in ("the red square", "the blue circle moving down"):
+        plain = sgmg_per_frame(net, vid, text, clip_len=3)
+        shared = sgmg_per_frame(net, vid, text, clip_len=3, cache=cache)
+        assert torch.allclose(plain[0], shared[0], atol=1e-6) and torch.allclose(plain[1], shared[1], atol=1e-6)
+    assert sorted(cache) == [(0, 3), (3, 3)]  # one entry per clip, computed once

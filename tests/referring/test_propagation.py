@@ -77,7 +77,7 @@ class StubSgMg:
     def __init__(self, prob, scores):
         self.prob, self.scores = prob, scores
 
-    def predict(self, rgb, voxel, text):
+    def predict(self, rgb, voxel, text, visual=None):
         t = rgb.shape[0]
         return ClipPrediction(self.prob[:t], self.scores[:t], self.scores[:t, None], 0)
 

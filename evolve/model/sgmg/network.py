@@ -107,13 +107,21 @@ class SgMg(nn.Module):
         words, pad, sentence = self.text_encoder(list(texts))
         return self.text_proj(words.float()), pad, self.sentence_proj(sentence.float())
 
-    def forward(self, rgb: Tensor, voxel: Optional[Tensor], texts: Sequence[str]) -> dict:
+    def encode_visual(self, rgb: Tensor, voxel: Optional[Tensor]) -> list[Tensor]:
+        """Backbone features of frames: rgb (N, 3, H, W), voxel (N, bins, H, W) or None ->
+        [f16, f8, f4]. They depend on the frames only, so several expressions of one clip can
+        share them (``visual=`` of :meth:`forward` and :meth:`predict`)."""
+        return self.encoder(rgb, voxel if self.events else None)
+
+    def forward(self, rgb: Tensor, voxel: Optional[Tensor], texts: Sequence[str], visual: Optional[list[Tensor]] = None) -> dict:
         """Every query of every frame of a batch of clips.
 
         Args:
             rgb: float (B, T, 3, H, W) in [0, 1]; H and W multiples of :data:`SIZE_MULTIPLE`.
             voxel: float (B, T, bins, H, W) voxel grids (events on), else ignored (may be None).
             texts: B expressions, one per clip.
+            visual: :meth:`encode_visual` of ``rgb.flatten(0, 1)`` (and the voxel grids), to
+                reuse; None computes it.
         Returns:
             dict with ``layers``: per decoder layer ``{"logits" (B, T, Q), "boxes" (B, T, Q, 4)
             cxcywh in [0, 1], "patch" (B, T, Q, patch^2, H/8, W/8) patch logits}`` (the last is
@@ -129,8 +137,10 @@ class SgMg(nn.Module):
         if len(texts) != b:
             raise ValueError(f"{len(texts)} expressions for {b} clips")
         n = b * t
-        vox = voxel.flatten(0, 1) if (self.events and voxel is not None) else None
-        f16, f8, f4 = self.encoder(rgb.flatten(0, 1), vox)  # (N, C, h, w) each
+        if visual is None:
+            vox = voxel.flatten(0, 1) if (self.events and voxel is not None) else None
+            visual = self.encode_visual(rgb.flatten(0, 1), vox)
+        f16, f8, f4 = visual  # (N, C, h, w) each
         words, pad, sentence = self.encode_text(texts)
         words = words.repeat_interleave(t, 0)  # (N, L, d)
         pad = pad.repeat_interleave(t, 0)
@@ -168,8 +178,15 @@ class SgMg(nn.Module):
         return patch_to_mask(patch, self.config.patch)
 
     # ------------------------------------------------------------------ inference
+    def pad_clip(self, rgb: Tensor, voxel: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
+        """Zero-pad (T, C, H, W) frames (and voxel grids) right and bottom to multiples of 32."""
+        h, w = rgb.shape[-2:]
+        ph, pw = (-h) % SIZE_MULTIPLE, (-w) % SIZE_MULTIPLE
+        v = F.pad(voxel, (0, pw, 0, ph)) if (self.events and voxel is not None) else None
+        return F.pad(rgb, (0, pw, 0, ph)), v
+
     @torch.no_grad()
-    def predict(self, rgb: Tensor, voxel: Optional[Tensor], text: str) -> ClipPrediction:
+    def predict(self, rgb: Tensor, voxel: Optional[Tensor], text: str, visual: Optional[list[Tensor]] = None) -> ClipPrediction:
         """One expression over one clip (SgMg inference: the query with the highest mean score
         over the clip's frames is chosen, then refined by MSO on every frame).
 
@@ -177,14 +194,14 @@ class SgMg(nn.Module):
             rgb: float (T, 3, H, W) in [0, 1] (any size: padded to a multiple of 32 here).
             voxel: float (T, bins, H, W) or None (frames-only networks).
             text: the expression.
+            visual: :meth:`encode_visual` of the padded frames (from :meth:`pad_clip`), to
+                share between expressions; None computes it.
         Returns:
             :class:`ClipPrediction` at (H, W).
         """
         t, _, h, w = rgb.shape
-        ph, pw = (-h) % SIZE_MULTIPLE, (-w) % SIZE_MULTIPLE
-        x = F.pad(rgb, (0, pw, 0, ph))[None]
-        v = F.pad(voxel, (0, pw, 0, ph))[None] if (self.events and voxel is not None) else None
-        out = self.forward(x, v, [text])
+        x, v = self.pad_clip(rgb, voxel)
+        out = self.forward(x[None], None if v is None else v[None], [text], visual)
         last = out["layers"][-1]
         scores = torch.sigmoid(last["logits"][0].float())  # (T, Q)
         query = int(scores.mean(0).argmax())
