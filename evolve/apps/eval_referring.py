@@ -56,7 +56,8 @@ def eval_referring_program(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--max-videos", type=int, default=0, help="only the first N videos (0 = all)")
     p.add_argument("--save-masks", action="store_true", help="write masks in the Ref-YouTube-VOS layout <out>/<method>/Annotations/<video>/<exp_id>/")
     p.add_argument("--picture", metavar="FILE", help="also draw the first video's expressions beside their predicted masks (PNG)")
-    p.add_argument("--picture-gain", type=float, default=4.0, help="display brightening of the low-light frames in the picture (4)")
+    p.add_argument("--picture-gain", type=float, default=2.0, help="display brightening of the low-light frames in the picture (2)")
+    p.add_argument("--picture-scale", type=int, default=2, help="integer upscaling of the frames in the picture (2)")
     p.add_argument("--overwrite", action="store_true", help="write into a folder that already holds a summary")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -107,12 +108,12 @@ def eval_referring_program(argv: Optional[Sequence[str]] = None) -> int:
     print(f"results in {out}")
     if args.picture:
         method = next(m for m in METHOD_ORDER if m in methods)
-        write_picture(layout, args.split, out, method, Path(args.picture), args.picture_gain)
+        write_picture(layout, args.split, out, method, Path(args.picture), args.picture_gain, scale=args.picture_scale)
         print(f"picture ({method}) in {args.picture}")
     return 0
 
 
-def write_picture(layout, split, out: Path, method: str, path: Path, gain: float, max_frames: int = 5, max_rows: int = 4) -> None:
+def write_picture(layout, split, out: Path, method: str, path: Path, gain: float, max_frames: int = 5, max_rows: int = 4, scale: int = 2) -> None:
     """The first video's expressions beside ``method``'s saved masks on its low-light frames."""
     import numpy as np
 
@@ -131,7 +132,7 @@ def write_picture(layout, split, out: Path, method: str, path: Path, gain: float
     for e in [e for e in exps if e.video == video][:max_rows]:
         folder = out / method / "Annotations" / video / e.exp_id
         rows.append((e.text, [read_mask(folder / f"{files.frames[i]}.png")[0] > 0 for i in picks]))
-    picture = referring_grid(frames, rows, gain=gain)
+    picture = referring_grid(frames, rows, gain=gain, scale=scale)
     import cv2
 
     ok, data = cv2.imencode(".png", picture[:, :, ::-1])

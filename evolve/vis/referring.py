@@ -26,7 +26,7 @@ def text_panel(text: str, height: int, width: int, scale: float = 0.4) -> np.nda
 
 def referring_grid(
     frames: Sequence[np.ndarray], rows: Sequence[tuple[str, Sequence[np.ndarray]]], gain: float = 1.0, text_width: int = 160,
-    colour_id: int = 1, gap: int = 4,
+    colour_id: int = 1, gap: int = 4, scale: int = 1,
 ) -> np.ndarray:
     """One row per expression: the sentence, then each frame with its predicted mask.
 
@@ -36,18 +36,21 @@ def referring_grid(
         gain: display brightening of the frames (``clip(frame * gain)``; 1 = as recorded).
         text_width: width of the sentence panel in pixels.
         colour_id: palette entry of the mask colour (DAVIS palette).
+        scale: integer upscaling of frames and masks (nearest neighbour) for small videos.
     Returns:
-        uint8 (rows * (H + gap), text_width + frames * (W + gap), 3) picture.
+        uint8 (rows * (s H + gap), text_width + frames * (s W + gap), 3) picture, s = ``scale``.
     Raises:
         ValueError: a row with another number of masks than frames.
     """
-    shown = [np.clip(f.astype(np.float32) * gain, 0, 255).astype(np.uint8) for f in frames]
+    shown = [np.clip(f.astype(np.float32) * gain, 0, 255).astype(np.uint8).repeat(scale, 0).repeat(scale, 1) for f in frames]
     h = shown[0].shape[0]
     out_rows = []
     for text, masks in rows:
         if len(masks) != len(shown):
             raise ValueError(f"{len(masks)} masks for {len(shown)} frames")
-        tiles = [text_panel(text, h, text_width)] + [overlay_mask(f, m.astype(np.uint8) * colour_id) for f, m in zip(shown, masks)]
+        tiles = [text_panel(text, h, text_width)] + [
+            overlay_mask(f, np.asarray(m).astype(np.uint8).repeat(scale, 0).repeat(scale, 1) * colour_id) for f, m in zip(shown, masks)
+        ]
         out_rows.append(side_by_side(*tiles, gap=gap))
     w = out_rows[0].shape[1]
     parts = []
