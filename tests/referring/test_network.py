@@ -11,7 +11,7 @@ from evolve.model.sgmg.heads import DynamicMaskHead, patch_to_mask, relative_coo
 from evolve.model.sgmg.text import WordVocabulary
 from evolve.utils.errors import InputError
 
-SMALL = ("hidden_dim=32", "num_heads=2", "ff_dim=64", "text.dim=32", "text.num_heads=2", "text.ff_dim=64", "dec_layers=2")
+SMALL = ("num_queries=5", "hidden_dim=32", "num_heads=2", "ff_dim=64", "text.dim=32", "text.num_heads=2", "text.ff_dim=64", "dec_layers=2")
 
 
 def build(*overrides: str, seed: int = 0):
@@ -24,7 +24,7 @@ def build(*overrides: str, seed: int = 0):
 
 def test_config_registry_and_validation():
     cfg = registry.load_model_config("sgmg")
-    assert cfg.arch == "sgmg" and cfg.num_queries == 5 and cfg.patch == 4 and cfg.sigma == 7.0
+    assert cfg.arch == "sgmg" and cfg.num_queries == 1 and cfg.patch == 4 and cfg.sigma == 7.0
     assert registry.event_bins(cfg) == 5
     assert registry.event_bins(registry.load_model_config("sgmg", ["events=false"])) == 0
     with pytest.raises(InputError, match="num_levels"):
