@@ -58,7 +58,7 @@ from evolve.eval.metrics import BOUND_TH, boundary_tolerance, frame_scores
 from evolve.eval.results import EvaluationResult
 from evolve.eval.statistics import statistics
 from evolve.eval.unsupervised import combine_expression_masks, unsupervised_sequence
-from evolve.inference.referring import ReferringVideo, choose_key_frame, propagate_from_key, sgmg_per_frame
+from evolve.inference.referring import FrameFeatureCache, ReferringVideo, choose_key_frame, propagate_from_key, sgmg_per_frame
 from evolve.utils.atomic import atomic_open
 from evolve.utils.errors import InputError
 
@@ -238,7 +238,14 @@ def run_referring(
     set_scores: dict[str, dict[int, list]] = {m: defaultdict(list) for m in cfg.methods}
     seconds = defaultdict(float)
     palette = davis_palette()
+    if core is not None:  # frame features shared by the expressions of a video
+        from evolve.inference.inference_core import InferenceCore
+
+        frame_cache = FrameFeatureCache(core.network)
+        core = InferenceCore(frame_cache, core.config, core.device)
     for name in tqdm(videos, desc="referring", unit="video", disable=not progress):
+        if core is not None:
+            frame_cache.clear()
         data = read_referring_video(layout, name, cfg.size, cfg.num_bins, with_reverse="propagate" in cfg.methods)
         h, w = data.original_size
         radius = boundary_tolerance(h, w, cfg.bound_th)

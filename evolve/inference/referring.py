@@ -107,6 +107,42 @@ def choose_key_frame(prob: Tensor, scores: Tensor, threshold: float = 0.5) -> Op
     return int(torch.argmax(masked))
 
 
+class FrameFeatureCache:
+    """An EVOLVE network whose ``encode_frame`` results are kept, for propagating several
+    expressions through the same video: a frame's features (image and event encoders, keys,
+    EDFT) do not depend on the object, so each (direction, frame) is encoded once.
+
+    Use it as the network of an :class:`InferenceCore` and set :attr:`key` before every
+    ``core.step`` (:func:`propagate_from_key` does); with ``key`` None nothing is cached.
+    Every other attribute is the wrapped network's. Call :meth:`clear` for a new video.
+    """
+
+    def __init__(self, network) -> None:
+        self._network = network
+        self._store: dict = {}
+        self.key = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._network, name)
+
+    def parameters(self, recurse: bool = True):
+        """The wrapped network's parameters."""
+        return self._network.parameters(recurse)
+
+    def encode_frame(self, image: Tensor, voxel: Optional[Tensor] = None):
+        """The wrapped ``encode_frame``, computed once per :attr:`key`."""
+        if self.key is None:
+            return self._network.encode_frame(image, voxel)
+        if self.key not in self._store:
+            self._store[self.key] = self._network.encode_frame(image, voxel)
+        return self._store[self.key]
+
+    def clear(self) -> None:
+        """Forget the cached frames (a new video)."""
+        self._store.clear()
+        self.key = None
+
+
 @torch.no_grad()
 def propagate_from_key(core: InferenceCore, video: ReferringVideo, key: int, key_mask: Tensor) -> Tensor:
     """Propagate a key-frame mask forward and backward with the streaming memory.
@@ -133,6 +169,8 @@ def propagate_from_key(core: InferenceCore, video: ReferringVideo, key: int, key
         core.reset()
         for step, i in enumerate(order):
             voxel = grids[i] if (events and grids is not None) else None
+            if isinstance(core.network, FrameFeatureCache):
+                core.network.key = (direction, i)
             given = step == 0
             prob = core.step(video.frames[i], voxel, mask=seed if given else None, objects=[1] if given else None,
                              end=step == len(order) - 1)

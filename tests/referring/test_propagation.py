@@ -99,3 +99,22 @@ def test_detect_then_propagate_with_a_real_evolve_core():
     assert float(result.propagated_prob.min()) >= 0 and float(result.propagated_prob.max()) <= 1
     empty = detect_then_propagate(StubSgMg(torch.zeros(t, s, s), torch.ones(t)), vid, "x", core=InferenceCore(net))
     assert empty.key_frame is None and not empty.propagated_prob.any()
+
+
+def test_frame_feature_cache_gives_identical_propagation():
+    from evolve.inference.referring import FrameFeatureCache
+    from tests.model.helpers import build
+
+    net = build("small")
+    t, s = 4, 64
+    torch.manual_seed(3)
+    vid = ReferringVideo(torch.rand(t, 3, s, s), torch.randn(t, 5, s, s), torch.randn(t, 5, s, s))
+    seed = torch.zeros(s, s, dtype=torch.bool)
+    seed[10:30, 20:40] = True
+    plain = propagate_from_key(InferenceCore(net), vid, 1, seed)
+    cache = FrameFeatureCache(net)
+    cached_core = InferenceCore(cache)
+    first = propagate_from_key(cached_core, vid, 1, seed)
+    assert len(cache._store) == 5  # forward frames 1, 2, 3; backward frames 1, 0
+    again = propagate_from_key(cached_core, vid, 1, seed)  # served from the cache
+    assert torch.equal(plain, first) and torch.equal(plain, again)
