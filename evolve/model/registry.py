@@ -52,6 +52,7 @@ BUILTIN: dict[str, str] = {
     "dma": "evolve.model.dma.spec:SPEC",
     "interaction": "evolve.model.interaction.spec:SPEC",
     "gltm": "evolve.model.gltm.spec:SPEC",
+    "sgmg": "evolve.model.sgmg.spec:SPEC",
 }
 _REGISTERED: dict[str, ModelSpec] = {}
 

@@ -95,6 +95,7 @@ BUILTIN: dict[str, str] = {
     "emvos": "evolve.training.tasks.emvos:EMVOSTask",
     "few_shot": "evolve.training.tasks.few_shot:FewShotTask",
     "interactive": "evolve.training.tasks.interactive:InteractiveTask",
+    "referring": "evolve.training.tasks.referring:ReferringTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 
