@@ -28,6 +28,16 @@ def test_small_overrides_only_the_encoder():
     assert small == base
 
 
+def test_tiny_is_small_with_narrow_memory_and_one_block():
+    # model=tiny (the CPU demo's network) differs from small only in widths and depths
+    small, tiny = load_model_config("small"), load_model_config("tiny")
+    assert tiny.pixel_encoder == small.pixel_encoder and tiny.mask_encoder == small.mask_encoder
+    assert (tiny.pixel_dim, tiny.key_dim, tiny.value_dim, tiny.sensory_dim, tiny.embed_dim) == (128, 64, 128, 128, 128)
+    assert (tiny.object_transformer.num_blocks, tiny.object_transformer.num_queries) == (1, 8)
+    assert tiny.object_summarizer.num_summaries == 8 and tiny.mask_decoder.up_dims == [128, 64, 64]
+    assert tiny.events and tiny.edft and tiny.name == "tiny"
+
+
 def test_overrides_and_path_loading(tmp_path):
     cfg = load_model_config("small", ["events=false", "key_dim=64", "object_transformer.num_blocks=2"])
     assert (cfg.events, cfg.key_dim, cfg.object_transformer.num_blocks) == (False, 64, 2)
@@ -62,7 +72,7 @@ def test_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_model_config(tmp_path / "nope.yaml")
     with pytest.raises(InputError, match="not found"):
-        load_model_config("tiny")
+        load_model_config("no_such_model")
 
 
 @dataclass
