@@ -22,9 +22,11 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-# The main job on the embedded demo data: make the demo dataset (first run), train model=small for a
-# short CPU schedule, evaluate on the demo val set and print J&F. Outputs in output/demo/.
+# The main job on the embedded demo data: make the demo dataset (first run), train model=tiny (EVOLVE
+# with narrow memory, configs/model/tiny.yaml) for a short CPU schedule, evaluate on the demo val set
+# and print J&F beside copying the first mask. Outputs in output/demo/. DEMO_MODEL=small for EVOLVE-small.
+DEMO_MODEL ?= tiny
 demo: setup
-	$(PY) evolve/train.py exp_id=demo model=small data=demo
-	$(PY) evolve/eval_vos.py exp_id=demo model=small dataset=demo weights=output/demo/demo_main_training_last.pth overwrite=true copy_baseline=true
+	$(PY) evolve/train.py exp_id=demo model=$(DEMO_MODEL) data=demo
+	$(PY) evolve/eval_vos.py exp_id=demo model=$(DEMO_MODEL) dataset=demo weights=output/demo/demo_main_training_last.pth overwrite=true copy_baseline=true
 	@echo "weights: output/demo/demo_main_training_last.pth  predictions + J&F CSVs: output/demo/demo/  TensorBoard: tensorboard --logdir output/demo"
