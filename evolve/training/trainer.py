@@ -159,6 +159,8 @@ class Trainer:
         written by a job with the same number of processes."""
         self.network.load_state_dict(state["weights"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # a checkpoint written before the fused step restores fused=None
+            group["fused"], group["foreach"] = True, None
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.it = int(state["it"])

@@ -124,6 +124,24 @@ def test_a_step_updates_weights_and_the_state_round_trips(tmp_path):
     assert other.optimizer.state_dict()["state"].keys() == trainer.optimizer.state_dict()["state"].keys()
 
 
+def test_a_checkpoint_of_a_non_fused_optimizer_resumes_and_steps(tmp_path):
+    # checkpoints written before the fused, device-skipping step store fused=None in each group;
+    # loading one must not turn the optimizer back into the loop implementation (which refuses found_inf)
+    trainer = _trainer(tmp_path)
+    batch = make_clip(batch=1, frames=3, num_objects=2, height=32, width=32)
+    trainer.train_step(batch)
+    trainer.save()
+    state = ckpt.read_checkpoint(ckpt.checkpoint_path(tmp_path, "unit", "main_training"))
+    for group in state["optimizer"]["param_groups"]:
+        group["fused"] = None
+    other = _trainer(tmp_path)
+    other.load_state_dict(state)
+    assert all(g["fused"] is True for g in other.optimizer.param_groups)
+    before = other.network.state_dict()["mask_decoder.pred.weight"].clone()
+    other.train_step(batch)
+    assert other.it == 2 and not torch.equal(before, other.network.state_dict()["mask_decoder.pred.weight"])
+
+
 def test_resume_restores_the_python_numpy_and_torch_rng_states(tmp_path):
     trainer = _trainer(tmp_path)
     random.seed(11)
