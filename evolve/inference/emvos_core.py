@@ -20,29 +20,9 @@ from torch import Tensor
 from evolve.inference.checks import check_step_inputs
 from evolve.inference.config import InferenceConfig
 from evolve.inference.object_manager import ObjectManager
-from evolve.inference.padding import unpad
+from evolve.inference.padding import internal_size, prepare_step_inputs, reflect_pad_to_multiple, unpad  # noqa: F401 (re-exported)
 from evolve.model.emvos.network import EMVOS, Reference, aggregate_objects, pool_mask
 from evolve.utils.errors import InputError
-
-
-def reflect_pad_to_multiple(x: Tensor, multiple: int = 16) -> tuple[Tensor, tuple[int, int, int, int]]:
-    """Reflect-pad the last two axes of ``x`` to multiples of ``multiple`` (the extra pixel at the
-    bottom/right; replicate padding where the side is too short to reflect).
-
-    Args:
-        x: (B, C, H, W) float.
-    Returns:
-        padded (B, C, H', W') and pads (left, right, top, bottom) for
-        :func:`~evolve.inference.padding.unpad`.
-    """
-    h, w = x.shape[-2:]
-    ph = (multiple - h % multiple) % multiple
-    pw = (multiple - w % multiple) % multiple
-    pads = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
-    if ph == 0 and pw == 0:
-        return x, pads
-    mode = "reflect" if max(pads[0], pads[1]) < w and max(pads[2], pads[3]) < h else "replicate"
-    return F.pad(x, pads, mode=mode), pads
 
 
 @dataclass
@@ -94,13 +74,6 @@ class EMVOSInferenceCore:
         """(1+N, H, W) probabilities -> (H, W) int64 object-id mask."""
         return self.objects.prob_to_mask(prob)
 
-    def _internal_size(self, h: int, w: int) -> tuple[int, int]:
-        m = self.config.max_internal_size
-        if m > 0 and min(h, w) > m:
-            s = m / min(h, w)
-            return max(1, round(h * s)), max(1, round(w * s))
-        return h, w
-
     @torch.no_grad()
     def step(self, frame: Tensor, voxel_grid: Optional[Tensor] = None, mask: Optional[Tensor] = None,
              objects: Optional[list[int]] = None, end: bool = False) -> Tensor:
@@ -120,21 +93,10 @@ class EMVOSInferenceCore:
         height, width = frame.shape[-2:]
         self._size = (height, width)
         dev = self.device
-        ih, iw = self._internal_size(height, width)
-        image = frame.to(dev, torch.float32)[None]
-        voxel = voxel_grid.to(dev, torch.float32)[None] if (voxel_grid is not None and net.events) else None
-        id_mask = mask.to(dev, torch.int64) if mask is not None else None
-        if (ih, iw) != (height, width):
-            image = F.interpolate(image, size=(ih, iw), mode="bilinear", align_corners=False, antialias=True)
-            if voxel is not None:
-                voxel = F.interpolate(voxel, size=(ih, iw), mode="nearest")
-            if id_mask is not None:
-                id_mask = F.interpolate(id_mask[None, None].float(), size=(ih, iw), mode="nearest")[0, 0].long()
-        image, pads = reflect_pad_to_multiple(image, 16)
-        if voxel is not None:
-            voxel, _ = reflect_pad_to_multiple(voxel, 16)
-        if id_mask is not None:
-            id_mask = reflect_pad_to_multiple(id_mask[None, None].float(), 16)[0][0, 0].long()
+        size = internal_size(height, width, self.config.max_internal_size)
+        image, voxel, id_mask, pads = prepare_step_inputs(
+            frame, voxel_grid if net.events else None, mask, size, dev, pad="reflect"
+        )  # (1, 3, H', W'), (1, B, H', W') | None, (H', W') | None
 
         given_ids: list[int] = []
         if id_mask is not None:

@@ -21,7 +21,7 @@ from evolve.inference.checks import check_step_inputs
 from evolve.inference.config import InferenceConfig
 from evolve.inference.memory_manager import MemoryManager
 from evolve.inference.object_manager import ObjectManager
-from evolve.inference.padding import pad_to_multiple, unpad
+from evolve.inference.padding import internal_size, prepare_step_inputs, unpad
 from evolve.model.evolve.network import EVOLVE
 from evolve.utils.errors import InputError
 
@@ -84,13 +84,6 @@ class InferenceCore:
         bins = self.network.config.event_bins if self.network.events else 0
         check_step_inputs(frame, voxel_grid, mask, self._size, bins)
 
-    def _internal_size(self, h: int, w: int) -> tuple[int, int]:
-        m = self.config.max_internal_size
-        if m > 0 and min(h, w) > m:
-            s = m / min(h, w)
-            return max(1, round(h * s)), max(1, round(w * s))
-        return h, w
-
     # ------------------------------------------------------------------ main entry
     @torch.no_grad()
     def step(
@@ -129,21 +122,10 @@ class InferenceCore:
         height, width = frame.shape[-2:]
         self._size = (height, width)
         dev = self.device
-        ih, iw = self._internal_size(height, width)
-        image = frame.to(dev, torch.float32)[None]  # (1, 3, H, W)
-        voxel = voxel_grid.to(dev, torch.float32)[None] if (voxel_grid is not None and self.network.events) else None
-        id_mask = mask.to(dev, torch.int64) if mask is not None else None
-        if (ih, iw) != (height, width):
-            image = F.interpolate(image, size=(ih, iw), mode="bilinear", align_corners=False, antialias=True)
-            if voxel is not None:
-                voxel = F.interpolate(voxel, size=(ih, iw), mode="nearest")
-            if id_mask is not None:
-                id_mask = F.interpolate(id_mask[None, None].float(), size=(ih, iw), mode="nearest")[0, 0].long()
-        image, pads = pad_to_multiple(image, 16)
-        if voxel is not None:
-            voxel, _ = pad_to_multiple(voxel, 16)
-        if id_mask is not None:
-            id_mask, _ = pad_to_multiple(id_mask, 16)
+        size = internal_size(height, width, self.config.max_internal_size)
+        image, voxel, id_mask, pads = prepare_step_inputs(
+            frame, voxel_grid if self.network.events else None, mask, size, dev
+        )  # (1, 3, H', W'), (1, B, H', W') | None, (H', W') | None
 
         given_ids: list[int] = []
         if id_mask is not None:
