@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from evolve.data.distractors import swap_and_attach
+from evolve.model.clip_batch import read_clip_batch
 from evolve.model.emvos.network import EMVOS, aggregate_objects
 
 
@@ -54,24 +55,11 @@ class EMVOSTrainWrapper(nn.Module):
         """
         net = self.network
         rgb = batch["rgb"]
-        b, seq_len = rgb.shape[:2]
-        if seq_len < 2:
-            raise ValueError(f"a training clip needs at least 2 frames, got {seq_len}")
-        selector_full = batch["selector"].float()
-        infos = batch.get("info")
-        if isinstance(infos, list) and len(infos) == b and all(isinstance(i, dict) and "num_objects" in i for i in infos):
-            num_objects = [int(i["num_objects"]) for i in infos]
-        else:
-            num_objects = [int(round(float(s))) for s in selector_full.sum(dim=1)]
-        if min(num_objects) < 1:
-            raise ValueError(f"every clip needs at least one object; selector sums are {num_objects}")
-        n = max(num_objects)
-        selector = selector_full[:, :n]  # (B, N)
+        clip = read_clip_batch(batch, net.events)
+        b, seq_len, num_objects, selector, voxel = clip.batch_size, clip.seq_len, clip.num_objects, clip.selector, clip.voxel
+        n = max(num_objects)  # selector: (B, N); voxel: (B, T, C, H, W) | None
         ids = torch.arange(1, n + 1, device=rgb.device).view(1, 1, n, 1, 1)
         objects = (batch["cls_gt"] == ids).float()  # (B, T, N, H, W)
-        voxel = batch.get("voxel") if net.events else None
-        if net.events and voxel is None:
-            raise ValueError("the network has events on but the batch has no 'voxel'")
         swapped = torch.zeros(b, dtype=torch.bool, device=rgb.device)
         if self.training and self.swap_attach_prob > 0 and bool(torch.rand(()) < self.swap_attach_prob):
             rgb, voxel, objects, swapped = swap_and_attach(rgb, voxel, objects, selector)

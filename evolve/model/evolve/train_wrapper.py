@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from evolve.model.clip_batch import read_clip_batch
 from evolve.model.evolve.network import EVOLVE
 
 
@@ -80,23 +81,10 @@ class TrainWrapper(nn.Module):
         """
         net = self.network
         rgb = batch["rgb"]
-        b, seq_len = rgb.shape[:2]
-        if seq_len < 2:
-            raise ValueError(f"a training clip needs at least 2 frames, got {seq_len}")
-        selector_full = batch["selector"].float()
-        infos = batch.get("info")
-        if isinstance(infos, list) and len(infos) == b and all(isinstance(i, dict) and "num_objects" in i for i in infos):
-            num_objects = [int(i["num_objects"]) for i in infos]  # the counts the sampler wrote: no device-to-host read
-        else:
-            num_objects = [int(round(float(s))) for s in selector_full.sum(dim=1)]
-        if min(num_objects) < 1:
-            raise ValueError(f"every clip needs at least one object; selector sums are {num_objects}")
-        n = max(num_objects)
-        selector = selector_full[:, :n]  # (B, N)
+        clip = read_clip_batch(batch, net.events)
+        b, seq_len, num_objects, selector, voxel = clip.batch_size, clip.seq_len, clip.num_objects, clip.selector, clip.voxel
+        n = max(num_objects)  # selector: (B, N); voxel: (B, T, C, H, W) | None
         first_gt = batch["first_frame_gt"][:, 0, :n].float()  # (B, N, H, W)
-        voxel = batch.get("voxel") if net.events else None
-        if net.events and voxel is None:
-            raise ValueError("the network has events on but the batch has no 'voxel'")
 
         # deep sensory updates after frame 0: drawn for the whole clip at once, one read of a CPU tensor
         deep_updates = (torch.rand(seq_len) < self.deep_update_prob).tolist()
