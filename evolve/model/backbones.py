@@ -13,6 +13,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
+from evolve.model.weights import read_pretrained_state_dict
 from evolve.utils.errors import InputError
 
 # Channel widths of the ResNet stages kept by the trunks: (f16 = layer3, f8 = layer2, f4 = layer1).
@@ -91,17 +92,7 @@ class ResNetTrunk(nn.Module):
             InputError: missing/unreadable file, or a state dict of another architecture.
         """
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise InputError(path, "pretrained backbone file not found", "give a local torchvision ImageNet state dict (.pth) or null for random init")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise InputError(path, f"cannot read the pretrained weights ({exc})", "give a torch.save()d state dict") from exc
-        for key in ("state_dict", "model"):
-            if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-                state = state[key]
-        if not isinstance(state, dict):
-            raise InputError(path, "the file holds no state dict", "save the ResNet with torch.save(model.state_dict(), path)")
+        state = read_pretrained_state_dict(path, "ResNet")
         own = self.state_dict()
         wanted = {k: v for k, v in state.items() if k.split(".")[0] in ("conv1", "bn1", "layer1", "layer2", "layer3")}
         rgb = wanted.pop("conv1.weight", None)
@@ -185,17 +176,7 @@ class DenseNetTrunk(nn.Module):
         import re
 
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise InputError(path, "pretrained DenseNet file not found", "give a local torchvision densenet121 state dict (.pth) or null for random init")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise InputError(path, f"cannot read the pretrained weights ({exc})", "give a torch.save()d state dict") from exc
-        for key in ("state_dict", "model"):
-            if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-                state = state[key]
-        if not isinstance(state, dict):
-            raise InputError(path, "the file holds no state dict", "save the DenseNet with torch.save(model.state_dict(), path)")
+        state = read_pretrained_state_dict(path, "DenseNet")
         old_name = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
         wanted = {}
         for key, value in state.items():

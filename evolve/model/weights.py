@@ -140,6 +140,33 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, Tensor]:
     return state_dict_of(read_torch_file(path), path)
 
 
+def read_pretrained_state_dict(path: str | os.PathLike, network: str) -> dict[str, Tensor]:
+    """A third-party ImageNet state dict file (torchvision's ResNet / DenseNet files), read with
+    ``weights_only=True``; a ``{"state_dict": ...}`` or ``{"model": ...}`` wrapper is unwrapped.
+
+    Args:
+        path: local file (never downloaded).
+        network: what the file should hold, for the messages (``"ResNet"``, ``"DenseNet"``).
+    Returns:
+        the state dict as stored (keys unchanged).
+    Raises:
+        InputError: missing or unreadable file, or no state dict inside (names the file and the fix).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(path, f"pretrained {network} file not found", f"give a local torchvision {network} ImageNet state dict (.pth) or null for random init")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InputError(path, f"cannot read the pretrained weights ({exc})", "give a torch.save()d state dict") from exc
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise InputError(path, "the file holds no state dict", f"save the {network} with torch.save(model.state_dict(), path)")
+    return state
+
+
 def load_weights_from(
     network: nn.Module, state_dict: Mapping[str, Tensor], source: str | os.PathLike, exact: bool = False, fix: str | None = None,
     check_only: bool = False,
