@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Tuple
@@ -42,10 +41,11 @@ from evolve.synthesis.drawing import (
     sprite_transform,
     textured_background,
 )
-from evolve.utils.seeding import numpy_rng
+from evolve.synthesis.generated import built_with, remove_generated, seeded_synthesis
 from evolve.utils.atomic import atomic_open
 from evolve.utils.concurrency import exclusive_lock, torch_threads
 from evolve.utils.errors import InputError
+from evolve.utils.seeding import numpy_rng
 
 SHAPES = ("ellipse", "rectangle", "triangle", "star", "cross", "hexagon")
 TEXTURES = ("stripes", "checker", "dots", "rings", "gradient")
@@ -308,24 +308,15 @@ def ensure_demo_dataset(
     marker = root / "demo.json"
     fp = demo_fingerprint(cfg)
     with _locked(root / ".demo.lock"), _torch_threads(1):
-        if marker.is_file():
-            try:
-                if json.loads(marker.read_text()).get("fingerprint") == fp:
-                    return lle_root
-            except (json.JSONDecodeError, OSError):
-                pass
-            # Built by us with other settings: rebuild our two folders.
-            for sub in ("DAVIS", "LLE_DAVIS"):
-                if (root / sub).is_dir():
-                    shutil.rmtree(root / sub)
+        if built_with(marker, fp):
+            return lle_root
+        if marker.is_file():  # built by us with other settings: rebuild our two folders
+            remove_generated(root)
             marker.unlink()
         if log:
             log(f"demo dataset: generating under {root}")
         write_demo_source(root / "DAVIS", cfg)
-        synth = cfg.synthesis
-        if synth.seed != cfg.seed:
-            synth = SynthesisConfig(**{**synth.__dict__, "seed": cfg.seed})
-        convert_dataset(root / "DAVIS", lle_root, synth, device=device, progress=progress, log=log)
+        convert_dataset(root / "DAVIS", lle_root, seeded_synthesis(cfg.synthesis, cfg.seed), device=device, progress=progress, log=log)
         with atomic_open(marker, "w") as fh:
             json.dump({"fingerprint": fp, "config": config_to_dict(cfg)}, fh, indent=2, sort_keys=True)
     return lle_root

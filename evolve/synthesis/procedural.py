@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -57,7 +56,14 @@ from evolve.synthesis.appearance import (
     texture_sprite,
 )
 from evolve.synthesis.config import SimulatorConfig, SynthesisConfig, config_to_dict
-from evolve.synthesis.drawing import SPRITE_RADIUS, paint_sprite, shape_mask, sprite_transform, textured_background, warp_sprite_mask
+from evolve.synthesis.drawing import (
+    SPRITE_RADIUS,
+    paint_sprite,
+    shape_mask,
+    sprite_transform,
+    textured_background,
+    warp_sprite_mask,
+)
 from evolve.synthesis.expressions import (
     DIRECTION_AMBIGUITY,
     MOTION_PHRASES,
@@ -67,6 +73,7 @@ from evolve.synthesis.expressions import (
     RELATIONS,
     generate_expressions,
 )
+from evolve.synthesis.generated import built_with, remove_generated, seeded_synthesis
 from evolve.synthesis.motions import (
     MOTION_CLASSES,
     MOTION_NAMES,
@@ -627,31 +634,20 @@ def ensure_procedural_dataset(
     marker = root / MARKER
     fp = procedural_fingerprint(cfg)
     with exclusive_lock(root / ".procedural.lock"), torch_threads(1):
+        if built_with(marker, fp):
+            return lle_root
         if marker.is_file():
-            try:
-                if json.loads(marker.read_text()).get("fingerprint") == fp:
-                    return lle_root
-            except (json.JSONDecodeError, OSError):
-                pass
-            _remove_build(root)
+            remove_generated(root)
             marker.unlink()
         building = root / BUILDING
-        if building.is_file():
-            try:
-                same = json.loads(building.read_text()).get("fingerprint") == fp
-            except (json.JSONDecodeError, OSError):
-                same = False
-            if not same:  # an interrupted build with other settings: start again
-                _remove_build(root)
+        if building.is_file() and not built_with(building, fp):  # an interrupted build with other settings: start again
+            remove_generated(root)
         with atomic_open(building, "w") as fh:
             json.dump({"fingerprint": fp}, fh)
         if log:
             log(f"procedural dataset ({cfg.kind}): generating under {root}")
         specs = write_procedural_source(root / "DAVIS", cfg, log)
-        synth = cfg.synthesis
-        if synth.seed != cfg.seed:
-            synth = SynthesisConfig(**{**synth.__dict__, "seed": cfg.seed})
-        convert_dataset(root / "DAVIS", lle_root, synth, device=device, progress=progress, log=log)
+        convert_dataset(root / "DAVIS", lle_root, seeded_synthesis(cfg.synthesis, cfg.seed), device=device, progress=progress, log=log)
         src, dst = root / "DAVIS" / RECORD_DIR, lle_root / LLE_SUBDIR / RECORD_DIR
         for fname in [f"{s.name}.json" for s in specs] + [CLASSES_FILE]:
             _write_json(dst / fname, json.loads((src / fname).read_text()))
@@ -661,8 +657,3 @@ def ensure_procedural_dataset(
     return lle_root
 
 
-def _remove_build(root: Path) -> None:
-    """Delete the generated folders (DAVIS source and LLE-DAVIS conversion) under ``root``."""
-    for sub in ("DAVIS", "LLE_DAVIS"):
-        if (root / sub).is_dir():
-            shutil.rmtree(root / sub)
