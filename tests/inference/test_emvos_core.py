@@ -58,7 +58,9 @@ def test_second_frame_agrees_with_the_training_unroll(emvos_net):
     first = core.step(clip["rgb"][0, 0], clip["voxel"][0, 0], clip["cls_gt"][0, 0, 0])
     assert core.object_ids == [1, 2]
     torch.testing.assert_close(first[1:], F.one_hot(clip["cls_gt"][0, 0, 0], 3).permute(2, 0, 1)[1:].float())
-    torch.testing.assert_close(core.step(clip["rgb"][0, 1], clip["voxel"][0, 1]), want, rtol=0, atol=1e-5)
+    # probabilities in [0, 1]; two paths with different batching sum in another order: with 2
+    # intra-op threads they differ by up to 1.3e-5 (measured), so 1e-4 still catches any real change
+    torch.testing.assert_close(core.step(clip["rgb"][0, 1], clip["voxel"][0, 1]), want, rtol=0, atol=1e-4)
 
 
 def test_local_reference_is_the_previous_frame_and_global_the_first(emvos_net):
