@@ -31,6 +31,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("base, events off, key_dim 64", "base", ("events=false", "key_dim=64")),
     Variant("base, events off, EDFT on image offsets", "base", ("events=false", "offset_source=image")),
     Variant("small, events on, equalized scores", "small", ("equalized_scores=true",)),
+    Variant("tiny (make demo), events on", "tiny"),
     Variant("EMVOS, events off (the paper)", "emvos", ("events=false",)),
     Variant("EMVOS, events on", "emvos"),
     Variant("EMVOS small, events off", "emvos_small", ("events=false",)),
