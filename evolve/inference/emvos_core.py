@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from evolve.data.video_reader import resized_size
 from evolve.inference.checks import check_step_inputs
 from evolve.inference.config import InferenceConfig
 from evolve.inference.object_manager import ObjectManager
-from evolve.inference.padding import internal_size, prepare_step_inputs, reflect_pad_to_multiple, unpad  # noqa: F401 (re-exported)
+from evolve.inference.padding import prepare_step_inputs, unpad
 from evolve.model.emvos.network import EMVOS, Reference, aggregate_objects, pool_mask
 from evolve.utils.errors import InputError
 
@@ -93,7 +94,7 @@ class EMVOSInferenceCore:
         height, width = frame.shape[-2:]
         self._size = (height, width)
         dev = self.device
-        size = internal_size(height, width, self.config.max_internal_size)
+        size = resized_size((height, width), self.config.max_internal_size)
         image, voxel, id_mask, pads = prepare_step_inputs(
             frame, voxel_grid if net.events else None, mask, size, dev, pad="reflect"
         )  # (1, 3, H', W'), (1, B, H', W') | None, (H', W') | None

@@ -17,11 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from evolve.data.video_reader import resized_size
 from evolve.inference.checks import check_step_inputs
 from evolve.inference.config import InferenceConfig
 from evolve.inference.memory_manager import MemoryManager
 from evolve.inference.object_manager import ObjectManager
-from evolve.inference.padding import internal_size, prepare_step_inputs, unpad
+from evolve.inference.padding import prepare_step_inputs, unpad
 from evolve.model.evolve.network import EVOLVE
 from evolve.utils.errors import InputError
 
@@ -122,7 +123,7 @@ class InferenceCore:
         height, width = frame.shape[-2:]
         self._size = (height, width)
         dev = self.device
-        size = internal_size(height, width, self.config.max_internal_size)
+        size = resized_size((height, width), self.config.max_internal_size)
         image, voxel, id_mask, pads = prepare_step_inputs(
             frame, voxel_grid if self.network.events else None, mask, size, dev
         )  # (1, 3, H', W'), (1, B, H', W') | None, (H', W') | None

@@ -3,8 +3,8 @@ resize-and-pad of one frame's inputs that every streaming core does before its n
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -53,21 +53,6 @@ def reflect_pad_to_multiple(x: Tensor, multiple: int = 16) -> tuple[Tensor, tupl
     return F.pad(x, pads, mode=mode), pads
 
 
-def internal_size(height: int, width: int, max_internal_size: int) -> tuple[int, int]:
-    """The working size of a frame: downscaled so the shorter side is ``max_internal_size``
-    when it is larger (aspect kept, rounded); unchanged when ``max_internal_size <= 0``.
-
-    Args:
-        height, width: the frame's size in pixels.
-    Returns:
-        (height, width) in pixels, each at least 1.
-    """
-    if max_internal_size > 0 and min(height, width) > max_internal_size:
-        s = max_internal_size / min(height, width)
-        return max(1, round(height * s)), max(1, round(width * s))
-    return height, width
-
-
 def prepare_step_inputs(
     frame: Tensor,
     voxel_grid: Tensor | None,
@@ -85,7 +70,7 @@ def prepare_step_inputs(
         frame: (3, H, W) float in [0, 1].
         voxel_grid: (B, H, W) float or None (frames only).
         mask: (H, W) integer id mask or None.
-        size: the working (height, width), from :func:`internal_size`.
+        size: the working (height, width), from :func:`evolve.data.video_reader.resized_size`.
         device: where the inputs go.
         pad: ``zeros`` (:func:`pad_to_multiple`, Cutie/EVOLVE) or ``reflect``
             (:func:`reflect_pad_to_multiple`, EMVOS).

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from evolve.inference import InferenceConfig, InferenceCore
 from evolve.inference.cores import StreamingCore, make_inference_core
-from evolve.inference.emvos_core import EMVOSInferenceCore, reflect_pad_to_multiple
+from evolve.inference.emvos_core import EMVOSInferenceCore
+from evolve.inference.padding import reflect_pad_to_multiple
 from evolve.model.emvos import EMVOS, EMVOSTrainWrapper, aggregate_objects
 from evolve.model.emvos.network import pool_mask
 from evolve.model.registry import load_model_config

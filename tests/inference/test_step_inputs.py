@@ -1,17 +1,18 @@
-"""prepare_step_inputs / internal_size: the resize-and-pad shared by the streaming cores."""
+"""prepare_step_inputs and the working size: the resize-and-pad shared by the streaming cores."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from evolve.inference.padding import internal_size, prepare_step_inputs
+from evolve.data.video_reader import resized_size
+from evolve.inference.padding import prepare_step_inputs
 
 
-def test_internal_size_keeps_the_aspect_and_only_shrinks():
-    assert internal_size(480, 854, 240) == (240, 427)  # 854 * 0.5 = 427
-    assert internal_size(100, 60, 240) == (100, 60)  # already smaller
-    assert internal_size(480, 854, -1) == (480, 854)  # off
+def test_the_working_size_keeps_the_aspect_and_only_shrinks():
+    assert resized_size((480, 854), 240) == (240, 427)  # 854 * 0.5 = 427
+    assert resized_size((100, 60), 240) == (100, 60)  # already smaller
+    assert resized_size((480, 854), -1) == (480, 854)  # off
 
 
 def test_zero_and_reflect_pads_and_nearest_resize_of_ids_and_events():
