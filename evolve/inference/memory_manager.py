@@ -80,16 +80,6 @@ class MemoryManager:
         sessions use it for every annotated frame (docs/interactive.md)."""
         self._new_buckets = list(self.buckets)
 
-    def read(self, frame: FrameFeatures) -> tuple[Tensor, Optional[Tensor]]:
-        """Pixel readouts of every object for the current frame.
-
-        Returns:
-            image readout (1, N, Cv, h, w) and event readout (1, N, Cv, h, w) or None, float32.
-            Objects of buckets without any memory frame read zeros.
-        """
-        image, event, _, _ = self.read_all(frame)
-        return image, event
-
     def read_all(self, frame: FrameFeatures) -> tuple[Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
         """Pixel readouts and (with ``equalized_scores``) the equalized fg/bg scores of every object.
 

@@ -139,28 +139,6 @@ class MemoryBucket:
     def _pieces(self) -> list[TokenSet]:
         return ([self.long_term] if self.long_term is not None else []) + self.permanent + self.working
 
-    def read(
-        self,
-        query_key: Tensor,
-        query_selection: Tensor,
-        event_query_key: Optional[Tensor],
-        event_query_selection: Optional[Tensor],
-        top_k: Optional[int],
-        count_usage: bool,
-        gather: bool = True,
-        affinity_norm: str = "memory_softmax",
-        bijective_k: int = 4,
-    ) -> tuple[Tensor, Optional[Tensor]]:
-        """Image-keyed and event-keyed readouts of this bucket's values (float32); see
-        :meth:`read_all` for the arguments.
-
-        Returns:
-            image readout (N_b, Cv, M) and event readout (N_b, Cv, M) or None.
-        """
-        out = self.read_all(query_key, query_selection, event_query_key, event_query_selection, top_k, count_usage, gather,
-                            affinity_norm, bijective_k)
-        return out.image, out.event
-
     def read_all(
         self,
         query_key: Tensor,

@@ -98,7 +98,8 @@ def test_read_counts_usage_per_piece():
     before = [p.usage.clone() for p in bucket.permanent + bucket.working]
     q = torch.randn(3, 6)
     e = torch.rand(3, 6)
-    img, evt = bucket.read(q, e, q, e, top_k=None, count_usage=True)
+    out = bucket.read_all(q, e, q, e, top_k=None, count_usage=True)
+    img, evt = out.image, out.event
     assert img.shape == (2, 4, 6) and evt.shape == (2, 4, 6)
     gained = sum(float((p.usage - b).sum()) for p, b in zip(bucket.permanent + bucket.working, before))
     assert gained == pytest.approx(12.0, abs=1e-4)  # 6 pixels x (image + event) affinity mass of 1
@@ -161,20 +162,23 @@ def test_bucket_reads_the_same_with_gather_or_dense_and_concatenates_once_per_wr
     bucket.add_frame(_tokens(6, 0), permanent=True)
     bucket.add_frame(_tokens(6, 1), permanent=False)
     q, e = torch.randn(3, 9), torch.rand(3, 9)
-    img_g, evt_g = bucket.read(q, e, q, e, top_k=4, count_usage=False, gather=True)
-    img_d, evt_d = bucket.read(q, e, q, e, top_k=4, count_usage=False, gather=False)
+    out = bucket.read_all(q, e, q, e, top_k=4, count_usage=False, gather=True)
+    img_g, evt_g = out.image, out.event
+    out = bucket.read_all(q, e, q, e, top_k=4, count_usage=False, gather=False)
+    img_d, evt_d = out.image, out.event
     torch.testing.assert_close(img_g, img_d, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(evt_g, evt_d, rtol=1e-5, atol=1e-6)
     calls = []
     real_cat = TokenSet.cat
     monkeypatch.setattr(TokenSet, "cat", staticmethod(lambda sets: calls.append(len(sets)) or real_cat(sets)))
     for _ in range(3):
-        bucket.read(q, e, q, e, top_k=4, count_usage=True)
+        bucket.read_all(q, e, q, e, top_k=4, count_usage=True)
     assert calls == []  # cached since the last write
     bucket.add_frame(_tokens(6, 2), permanent=False)
-    a, _ = bucket.read(q, e, q, e, top_k=None, count_usage=False)
+    out = bucket.read_all(q, e, q, e, top_k=None, count_usage=False)
+    a, _ = out.image, out.event
     assert calls == [3]  # rebuilt once after the write, with the new frame
     assert a.shape == (2, 4, 9)
     bucket.trim_fifo(2)
-    bucket.read(q, e, q, e, top_k=None, count_usage=False)
+    bucket.read_all(q, e, q, e, top_k=None, count_usage=False)
     assert calls == [3, 2]
