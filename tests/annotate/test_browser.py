@@ -115,10 +115,13 @@ def _ready_on(driver, frame: int) -> bool:
 
 
 def _job_done(driver, kind: str, after: int = 0) -> bool:
-    st = driver.find_element("id", "job-status")
-    status, jkind, jid = st.get_attribute("data-status"), st.get_attribute("data-kind"), st.get_attribute("data-id")
+    # one script reads all three: separate get_attribute calls can straddle a page update and
+    # pair the previous job's "done" with the new job's kind and id (the export then looked
+    # finished while it was still running, and the next click hit a disabled button)
+    status, jkind, jid, text = driver.execute_script(
+        "const e = document.getElementById('job-status'); return [e.dataset.status, e.dataset.kind, e.dataset.id, e.textContent];")
     if jkind == kind and status in ("error", "cancelled"):
-        raise AssertionError(f"{kind} job ended with {status}: {st.text}")
+        raise AssertionError(f"{kind} job ended with {status}: {text}")
     return jkind == kind and status == "done" and int(jid or 0) > after
 
 

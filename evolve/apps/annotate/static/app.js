@@ -61,9 +61,17 @@ async function act(path, body) {
 // ------------------------------------------------------------------ state -> page
 const seenMessages = new Set();
 
+// Refreshes overlap (the 250 ms job poll does not wait for the previous request), so an answer
+// can arrive after a newer one; drawing it would show a finished job as running again and
+// disable the buttons for up to 2 s. Only an answer newer than the one drawn is used.
+let refreshSent = 0, refreshDrawn = 0;
+
 async function refresh() {
+  const mine = ++refreshSent;
   let st;
   try { st = await api("/api/state"); } catch (e) { $("job-status").textContent = "server unreachable"; return; }
+  if (mine < refreshDrawn) return;
+  refreshDrawn = mine;
   server = st;
   for (const m of st.messages) {
     const key = `${m.time}:${m.text}`;
