@@ -47,6 +47,9 @@ def eval_fewshot_program(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--chunk", type=int, default=5, help="query frames per DMA pass")
     p.add_argument("--chunk-mode", default="interleaved", choices=["interleaved", "consecutive"])
     p.add_argument("--background", type=float, default=0.5, help="background score of the merge")
+    p.add_argument("--presence", default=None, choices=["proposal", "way_masks"],
+                   help="presence score from the query pooled under the class-agnostic proposal (paper) or under each way's predicted mask "
+                        "(ours); default: the model config's presence (what the weights were trained with)")
     p.add_argument("--propagate", action="store_true", help="seed EVOLVE's memory with the first chunk and propagate the rest")
     p.add_argument("--evolve-weights", default=None, help="EVOLVE weights for --propagate")
     p.add_argument("--evolve-model", default="small", help="EVOLVE model config of --evolve-weights")
@@ -79,7 +82,8 @@ def eval_fewshot_program(argv: Optional[Sequence[str]] = None) -> int:
                              height=args.size[0] if args.size else 0, width=args.size[1] if args.size else 0, num_bins=bins,
                              num_episodes=args.episodes).validate("evolve-eval-fewshot")
     inference = FewShotInferenceConfig(chunk=args.chunk, chunk_mode=args.chunk_mode, background=args.background,
-                                       propagate=args.propagate).validate()
+                                       propagate=args.propagate,
+                                       presence=args.presence or (model_cfg.presence if network is not None else None)).validate()
     propagator = None
     if args.propagate:
         if args.method != "dma" or not args.evolve_weights:
@@ -106,7 +110,7 @@ def eval_fewshot_program(argv: Optional[Sequence[str]] = None) -> int:
 
         for i, ep, labels in pictures:
             write_picture(Path(args.out_dir) / f"episode_{i:04d}.png", episode_picture(ep, labels, title=args.method))
-    keys = ("jf", "j", "f", "t_acc", "n_acc", "t_acc_target", "fg_iou", "bg_iou", "jf_object_mean", "episodes", "present_episodes", "absent_episodes")
+    keys = ("jf", "j", "f", "t_acc", "n_acc", "t_acc_target", "fg_iou", "bg_iou", "jf_object_mean", "absent_way_predicted", "presence_auc", "episodes", "present_episodes", "absent_episodes")
     print(json.dumps({k: summary[k] for k in keys}, indent=1))
     return 0
 

@@ -96,6 +96,7 @@ def run_fewshot(source: MotionSource, episodes: EpisodeConfig, method: str, out_
     for i in tqdm(range(episodes.num_episodes), desc=f"fewshot {method}", disable=not progress, dynamic_ncols=True):
         spec = sampler.sample(seed, i)
         ep = load_episode(source, spec, episodes)
+        logits = None
         if method == "moving":
             labels = support_blind_labels(ep.moving_masks > 0.5, len(spec.ways), numpy_rng("support-blind", seed, i))
         else:
@@ -103,9 +104,9 @@ def run_fewshot(source: MotionSource, episodes: EpisodeConfig, method: str, out_
             if method == "proposal":
                 labels = support_blind_labels(pred.proposal > 0.5, len(spec.ways), numpy_rng("support-blind", seed, i))
             else:
-                labels = pred.labels
+                labels, logits = pred.labels, pred.cls_logits.tolist()
         lab = labels.numpy()
-        scores += score_episode(lab, ep.query_masks.numpy() > 0.5, list(spec.ways), episode=i)
+        scores += score_episode(lab, ep.query_masks.numpy() > 0.5, list(spec.ways), episode=i, presence_logits=logits)
         if on_episode is not None:
             on_episode(i, ep, lab)
     seconds = time.perf_counter() - t0

@@ -44,6 +44,7 @@ class WayScore:
         present: the way's target is in the query. predicted: some pixel is labelled ``n + 1``.
         j, f: mean over frames (NaN when the way is absent: not scored).
         fg_iou, bg_iou: the episode's foreground / background IoU (mean over frames).
+        presence_logit: the method's presence logit for the way (NaN when it has none).
     """
 
     episode: int
@@ -55,6 +56,7 @@ class WayScore:
     f: float
     fg_iou: float
     bg_iou: float
+    presence_logit: float = math.nan
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -63,7 +65,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def score_episode(pred_labels: np.ndarray, gt_masks: np.ndarray, categories: Sequence[str], episode: int = 0,
-                  bound_th: float = BOUND_TH) -> list[WayScore]:
+                  bound_th: float = BOUND_TH, presence_logits: Optional[Sequence[float]] = None) -> list[WayScore]:
     """Score one episode.
 
     Args:
@@ -72,6 +74,7 @@ def score_episode(pred_labels: np.ndarray, gt_masks: np.ndarray, categories: Seq
         categories: the N ways' motion class names.
         episode: index stored in the scores.
         bound_th: boundary tolerance (DAVIS ``bound_th``; radius from the frame diagonal).
+        presence_logits: the method's N presence logits, stored with the scores (None: NaN).
 
     Returns:
         N :class:`WayScore` (one per way; absent ways have NaN J and F).
@@ -84,6 +87,8 @@ def score_episode(pred_labels: np.ndarray, gt_masks: np.ndarray, categories: Seq
     if gt.ndim != 4 or pred.shape != gt.shape[1:] or len(categories) != gt.shape[0]:
         raise ValueError(f"pred {pred.shape}, gt {gt.shape} and {len(categories)} categories do not match (want (T,H,W), (N,T,H,W), N)")
     n_ways = gt.shape[0]
+    if presence_logits is not None and len(presence_logits) != n_ways:
+        raise ValueError(f"{len(presence_logits)} presence logits for {n_ways} ways")
     if pred.size and (pred.min() < 0 or pred.max() > n_ways):
         raise ValueError(f"labels must be in 0..{n_ways}, got {pred.min()}..{pred.max()}")
     T, H, W = pred.shape
@@ -101,7 +106,8 @@ def score_episode(pred_labels: np.ndarray, gt_masks: np.ndarray, categories: Seq
             pairs = [object_frame_scores(gt[n, t], p[t], radius) for t in range(T)]
             j = float(np.mean([a for a, _ in pairs]))
             f = float(np.mean([b for _, b in pairs]))
-        out.append(WayScore(episode, n, str(categories[n]), present, bool(p.any()), j, f, fg, bg))
+        logit = math.nan if presence_logits is None else float(presence_logits[n])
+        out.append(WayScore(episode, n, str(categories[n]), present, bool(p.any()), j, f, fg, bg, logit))
     return out
 
 
@@ -113,6 +119,11 @@ class FewShotSummary:
         jf, j, f, fg_iou, bg_iou: class-balanced means (over motion categories).
         jf_object_mean: J&F averaged over present (episode, way) pairs instead.
         t_acc, n_acc, t_acc_target: see the module docstring.
+        absent_way_predicted: share of absent (episode, way) pairs given some pixel (the per-way
+            false-positive rate behind N-acc).
+        presence_auc: area under the ROC curve of the presence logits, present vs absent ways
+            (Mann-Whitney U / (n_present * n_absent), ties count 1/2); None without logits or
+            without both kinds of ways.
         episodes, present_episodes, absent_episodes, scored_ways: counts.
         per_category: category -> {"J", "F", "J&F", "fg_iou", "bg_iou", "count"}.
     """
@@ -131,6 +142,8 @@ class FewShotSummary:
     absent_episodes: int
     scored_ways: int
     per_category: dict = field(default_factory=dict)
+    absent_way_predicted: Optional[float] = None
+    presence_auc: Optional[float] = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -166,6 +179,14 @@ def summarise(scores: Sequence[WayScore]) -> FewShotSummary:
         return float(np.mean([v[key] for v in per_category.values()])) if per_category else None
 
     j, f = cmean("J"), cmean("F")
+    absent = [s for s in scores if not s.present]
+    pos = [s.presence_logit for s in present if not math.isnan(s.presence_logit)]
+    neg = [s.presence_logit for s in absent if not math.isnan(s.presence_logit)]
+    auc = None
+    if pos and neg:
+        from scipy.stats import mannwhitneyu
+
+        auc = float(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)))
     return FewShotSummary(
         jf=None if j is None or f is None else (j + f) / 2, j=j, f=f, fg_iou=cmean("fg_iou"), bg_iou=cmean("bg_iou"),
         jf_object_mean=float(np.mean([(s.j + s.f) / 2 for s in present])) if present else None,
@@ -173,19 +194,21 @@ def summarise(scores: Sequence[WayScore]) -> FewShotSummary:
         t_acc_target=float(np.mean([s.predicted for s in present])) if present else None,
         episodes=len(by_episode), present_episodes=t_total, absent_episodes=n_total, scored_ways=len(present),
         per_category=per_category,
+        absent_way_predicted=float(np.mean([s.predicted for s in absent])) if absent else None, presence_auc=auc,
     )
 
 
-CSV_FIELDS = ("episode", "way", "category", "present", "predicted", "J", "F", "fg_iou", "bg_iou")
+CSV_FIELDS = ("episode", "way", "category", "present", "predicted", "J", "F", "fg_iou", "bg_iou", "presence_logit")
 
 
 def scores_csv_text(scores: Sequence[WayScore]) -> str:
     """One CSV row per (episode, way): ``episode, way, category, present, predicted, J, F,
-    fg_iou, bg_iou`` (J and F empty for absent ways)."""
+    fg_iou, bg_iou, presence_logit`` (J and F empty for absent ways, the logit empty for
+    methods without one)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_FIELDS)
     for s in scores:
         fmt = lambda v: "" if isinstance(v, float) and math.isnan(v) else f"{v:.6f}"
-        w.writerow([s.episode, s.way, s.category, int(s.present), int(s.predicted), fmt(s.j), fmt(s.f), fmt(s.fg_iou), fmt(s.bg_iou)])
+        w.writerow([s.episode, s.way, s.category, int(s.present), int(s.predicted), fmt(s.j), fmt(s.f), fmt(s.fg_iou), fmt(s.bg_iou), fmt(s.presence_logit)])
     return buf.getvalue()

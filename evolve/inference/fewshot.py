@@ -22,6 +22,7 @@ from torch import Tensor
 
 from evolve.data.episodes import Episode, query_chunks
 from evolve.inference.inference_core import InferenceCore
+from evolve.model.dma.config import PRESENCE
 from evolve.model.dma.network import DMA, merge_ways
 from evolve.utils.errors import InputError
 
@@ -37,12 +38,17 @@ class FewShotInferenceConfig:
         background: the constant background score of the merge (0.5).
         propagate: seed EVOLVE's memory with DMA's prediction of the first ``chunk`` consecutive
             frames and let it propagate the rest (needs an EVOLVE network).
+        presence: ``proposal`` (the paper's presence score: query prototype pooled under the
+            class-agnostic proposal) or ``way_masks`` (ours: pooled under each way's predicted
+            mask, :meth:`~evolve.model.dma.network.DMA.segment_query`; docs/fewshot.md);
+            None = the network's ``DMAConfig.presence`` (what it was trained with).
     """
 
     chunk: int = 5
     chunk_mode: str = "interleaved"
     background: float = 0.5
     propagate: bool = False
+    presence: Optional[str] = None
 
     def validate(self) -> "FewShotInferenceConfig":
         """Raises InputError for a bad value; returns self."""
@@ -52,6 +58,8 @@ class FewShotInferenceConfig:
             raise InputError(None, f"chunk_mode={self.chunk_mode!r}", "use interleaved or consecutive")
         if not 0.0 <= self.background <= 1.0:
             raise InputError(None, f"background={self.background}", "use a score in [0, 1]")
+        if self.presence is not None and self.presence not in PRESENCE:
+            raise InputError(None, f"presence={self.presence!r}", f"use one of {list(PRESENCE)}")
         return self
 
 
@@ -74,7 +82,8 @@ class FewShotPrediction:
 
 
 @torch.no_grad()
-def _dma_chunks(network: DMA, ep: Episode, chunks: list[list[int]], device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+def _dma_chunks(network: DMA, ep: Episode, chunks: list[list[int]], device: torch.device,
+                presence: str = "proposal") -> tuple[Tensor, Tensor, Tensor]:
     """Mask logits (N, T, H, W), mean presence logits (N,), proposal probabilities (T, H, W)."""
     n = ep.support_rgb.shape[0]
     T, H, W = ep.query_rgb.shape[0], *ep.query_rgb.shape[-2:]
@@ -88,7 +97,7 @@ def _dma_chunks(network: DMA, ep: Episode, chunks: list[list[int]], device: torc
         idx = torch.tensor(frames)
         rgb = ep.query_rgb[idx][None].to(device)
         vox = ep.query_voxel[idx][None].to(device) if events else None
-        out = network.segment_query(rgb, vox, support, n)
+        out = network.segment_query(rgb, vox, support, n, presence=presence)
         ml = F.interpolate(out["mask_logits"][0].float(), size=(H, W), mode="bilinear", align_corners=False).cpu()  # (N, Tc, H, W)
         masks[:, idx] = ml
         pl = F.interpolate(out["proposal_logits"][0][:, None].float(), size=(H, W), mode="bilinear", align_corners=False)[:, 0]
@@ -113,17 +122,18 @@ def segment_episode(network: DMA, ep: Episode, config: FewShotInferenceConfig, d
     """
     config.validate()
     device = torch.device(device)
+    presence = config.presence or network.config.presence
     T = ep.query_rgb.shape[0]
     if config.propagate:
         if propagator is None:
             raise InputError(None, "propagate=true but no EVOLVE network was given", "pass evolve_weights= (and evolve_model=) or propagate=false")
         seed = list(range(min(config.chunk, T)))
-        masks, cls, proposal = _dma_chunks(network, ep, [seed], device)
+        masks, cls, proposal = _dma_chunks(network, ep, [seed], device, presence)
         seed_labels = merge_ways(masks[:, : len(seed)], cls, background=config.background)
         labels = propagate_from_seed(propagator, ep.query_rgb, ep.query_voxel, seed_labels, masks.shape[0])
         return FewShotPrediction(labels, cls, proposal, masks.sigmoid())
     chunks = query_chunks(T, config.chunk, config.chunk_mode)
-    masks, cls, proposal = _dma_chunks(network, ep, chunks, device)
+    masks, cls, proposal = _dma_chunks(network, ep, chunks, device, presence)
     labels = merge_ways(masks, cls, background=config.background)
     return FewShotPrediction(labels, cls, proposal, masks.sigmoid())
 

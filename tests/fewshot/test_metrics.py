@@ -109,3 +109,25 @@ def test_csv_rows_and_bad_shapes():
         score_episode(pred, gt, ["left"])
     with pytest.raises(ValueError):
         score_episode(pred + 5, gt, ["left", "right"])
+
+
+def test_presence_auc_and_absent_way_rate_counted_by_hand():
+    # three episodes of 2 ways; present ways' logits 2.0, 0.5, 1.0, absent ways' 1.0, -1.0, 3.0.
+    # Pairs (present > absent): 2.0 beats 1.0 and -1.0 (2); 0.5 beats -1.0 (1); 1.0 beats -1.0 and
+    # ties 1.0 (1 + 1/2). AUC = 4.5 / 9 = 0.5.
+    # Predictions: episode 0 way 1 (absent) painted, episodes 1 and 2 absent ways empty -> 1/3.
+    scores = []
+    scores += score_episode(*episode([A, None], labels((A, 1), (B, 2))), ["a", "b"], episode=0, presence_logits=[2.0, 1.0])
+    scores += score_episode(*episode([None, A], labels((A, 2))), ["a", "b"], episode=1, presence_logits=[-1.0, 0.5])
+    scores += score_episode(*episode([A, None], labels((A, 1))), ["c", "b"], episode=2, presence_logits=[1.0, 3.0])
+    s = summarise(scores)
+    assert s.presence_auc == pytest.approx(4.5 / 9)
+    assert s.absent_way_predicted == pytest.approx(1 / 3)
+    # the logits travel to the CSV (last column); without logits the AUC is not defined
+    rows = scores_csv_text(scores).strip().splitlines()
+    assert rows[0].endswith(",presence_logit") and rows[2].endswith(",1.000000")
+    plain = summarise(score_episode(*episode([A, None], labels((A, 1))), ["a", "b"]))
+    assert plain.presence_auc is None and plain.absent_way_predicted == 0.0
+    assert math.isnan(score_episode(*episode([A, None], labels((A, 1))), ["a", "b"])[0].presence_logit)
+    with pytest.raises(ValueError, match="presence logits"):
+        score_episode(*episode([A, None], labels((A, 1))), ["a", "b"], presence_logits=[0.0])

@@ -171,3 +171,58 @@ def test_absent_masks_switch_trains_absent_ways():
     present_only = mask_losses(pred[:, 0], b["query_masks"][:, 0])
     both = mask_losses(pred.flatten(0, 1), b["query_masks"].flatten(0, 1))
     assert torch.allclose(paper["mask_iou"], present_only[1]) and torch.allclose(ours["mask_iou"], both[1])
+
+
+def test_way_mask_presence_pools_each_way_under_its_own_mask():
+    """``presence="way_masks"``: same masks as the paper's pass; each way's presence logit is the
+    score of the prototype pooled (appearance: masked average per frame; motion: the motion map
+    summed over space under the mean mask of the two frames) under sigmoid(mask_n), by loops."""
+    net = tiny()
+    bt = batch(3)
+    with torch.no_grad():
+        support = net.support_prototypes(bt["support_rgb"], bt["support_voxel"], bt["support_masks"])
+        paper = net.segment_query(bt["query_rgb"], bt["query_voxel"], support, N)
+        ours = net.segment_query(bt["query_rgb"], bt["query_voxel"], support, N, presence="way_masks")
+        assert torch.equal(ours["mask_logits"], paper["mask_logits"])
+        assert torch.equal(ours["proposal_cls_logits"], paper["cls_logits"])
+        feats, _, _, m16 = net.query_features(bt["query_rgb"], bt["query_voxel"])  # p4 (T, C, 8, 8); m16 (1, C, T-1, 2, 2)
+        for n in range(N):
+            w = paper["mask_logits"][0, n].sigmoid()  # (T, 8, 8), the size of p4
+            app = torch.stack([(feats.p4[t] * w[t]).sum((1, 2)) / (w[t].sum() + 1e-6) for t in range(T)])
+            mot = []
+            for t in range(T - 1):
+                wt = 0.5 * (w[t] + w[t + 1])
+                blocks = wt.view(2, 4, 2, 4).mean(dim=(1, 3))  # area resize 8x8 -> 2x2
+                mot.append((m16[0, :, t] * blocks).sum((1, 2)))
+            tokens, _ = net.prototypes(app.view(1, 1, T, -1), torch.stack(mot).view(1, 1, T - 1, -1))
+            expected = net.enhancer.score(tokens, support.tokens[:, n:n + 1])
+            assert torch.allclose(ours["cls_logits"][0, n], expected[0], atol=1e-5)
+        assert not torch.allclose(ours["cls_logits"], paper["cls_logits"])
+    with pytest.raises(ValueError, match="presence"):
+        net.segment_query(bt["query_rgb"], bt["query_voxel"], support, N, presence="oracle")
+
+
+def test_fewshot_inference_config_rejects_an_unknown_presence():
+    from evolve.inference.fewshot import FewShotInferenceConfig
+
+    with pytest.raises(InputError, match="way_masks"):
+        FewShotInferenceConfig(presence="gt").validate()
+
+
+def test_way_mask_presence_in_training_trains_both_scores_and_not_the_masks():
+    """``presence: way_masks``: the training forward returns the way-mask score as ``cls_logits``
+    and the paper's as ``proposal_cls_logits``; the loss has both terms; the way-mask score's
+    gradient does not reach the masks (they are detached where it pools)."""
+    net = tiny(presence="way_masks").train()
+    bt = batch(5)
+    out = net(bt)
+    assert out["cls_logits"].shape == out["proposal_cls_logits"].shape == (B, N)
+    losses = DMALoss(net.config.loss)(out, bt)
+    target = bt["present"].float()
+    pw = torch.tensor(net.config.loss.cls_pos_weight)
+    assert float(losses["proposal_cls"]) == pytest.approx(float(F.binary_cross_entropy_with_logits(out["proposal_cls_logits"], target, pos_weight=pw)), abs=1e-6)
+    out["cls_logits"].sum().backward(retain_graph=True)
+    assert all(p.grad is None or float(p.grad.abs().sum()) == 0.0 for p in net.decoder.parameters())
+    assert float(losses["total_loss"]) > 0
+    with pytest.raises(InputError, match="presence"):
+        DMAConfig(presence="gt").validate()

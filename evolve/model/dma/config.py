@@ -17,6 +17,7 @@ from evolve.utils.errors import InputError
 
 BACKBONES = ("small", *sorted(RESNET_MS_DIMS))
 MOTION_POOLING = ("sum", "masked")
+PRESENCE = ("proposal", "way_masks")  # how inference scores a way's presence (DMA.segment_query)
 
 
 @dataclass
@@ -72,6 +73,10 @@ class DMAConfig:
         event_widths: channels of the event encoder at strides 2 and 4 (then 8).
         num_object_classes, num_motion_classes: sizes of the auxiliary classifiers (0 = off).
         presence_scale: the presence score is ``scale * cos(h(P_q[0]), h(P_s[0]))`` (5).
+        presence: which query prototype the presence score compares with the support:
+            ``proposal`` (the paper: pooled under the class-agnostic proposal) or ``way_masks``
+            (ours: pooled under each way's own predicted mask, detached; the paper's score is
+            then trained too, as ``proposal_cls``). Also the default of inference.
         pixel_mean, pixel_std: RGB normalisation.
         pretrained_backbone: local torchvision ImageNet state dict of ``backbone`` (ResNets only).
         loss: :class:`DMALossConfig`.
@@ -96,6 +101,7 @@ class DMAConfig:
     num_object_classes: int = 16
     num_motion_classes: int = 64
     presence_scale: float = 5.0
+    presence: str = "proposal"
     pixel_mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
     pixel_std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
     pretrained_backbone: Optional[str] = None
@@ -123,6 +129,8 @@ class DMAConfig:
             bad(f"hidden_dim {self.hidden_dim} is odd", "use an even hidden_dim (sinusoidal encodings)")
         if self.num_queries < 1 or self.qformer_layers < 1 or self.enhancer_layers < 1 or self.ffn_ratio < 1:
             bad("num_queries, qformer_layers, enhancer_layers and ffn_ratio must be >= 1", "use positive sizes")
+        if self.presence not in PRESENCE:
+            bad(f"presence is {self.presence!r}", f"use one of {list(PRESENCE)}")
         if self.motion_pooling not in MOTION_POOLING:
             bad(f"motion_pooling is {self.motion_pooling!r}", f"use one of {list(MOTION_POOLING)}")
         if self.event_bins < 1 or len(self.event_widths) != 2:

@@ -7,7 +7,8 @@
   against every moving object of the query, (c) the ground-truth-branch masks of every way
   (absent ways against empty targets).
 - Presence: BCE-with-logits of the presence scores against "the way's target is present"
-  (positive weight ``cls_pos_weight``) for the prediction and the ground-truth branch, and of
+  (positive weight ``cls_pos_weight``) for the prediction (with ``presence: way_masks`` both the
+  way-mask score ``cls`` and the paper's proposal score ``proposal_cls``) and the ground-truth branch, and of
   the support-pair scores against 0 (two ways are different motions) (weight ``cls``).
 - Auxiliary object and motion category cross-entropy on the support (weights 0.005 each;
   object labels of -1 are ignored).
@@ -73,6 +74,10 @@ class DMALoss:
         pw = torch.tensor(c.cls_pos_weight, device=gt.device)
         losses["cls"] = F.binary_cross_entropy_with_logits(out["cls_logits"], target, pos_weight=pw)
         zero = pred.sum() * 0.0
+        if "proposal_cls_logits" in out:  # presence: way_masks trains the paper's score too
+            losses["proposal_cls"] = F.binary_cross_entropy_with_logits(out["proposal_cls_logits"], target, pos_weight=pw)
+        else:
+            losses["proposal_cls"] = zero
         if "gt_mask_logits" in out:
             g = _up(out["gt_mask_logits"], size)
             losses["gt_ce"], losses["gt_iou"] = mask_losses(g.flatten(0, 1), gt.flatten(0, 1))
@@ -98,7 +103,7 @@ class DMALoss:
         losses["ortho"] = out["ortho"]
         total = (c.ce * (losses["mask_ce"] + losses["proposal_ce"] + losses["gt_ce"])
                  + c.iou * (losses["mask_iou"] + losses["proposal_iou"] + losses["gt_iou"])
-                 + c.cls * (losses["cls"] + losses["gt_cls"] + losses["pair_cls"])
+                 + c.cls * (losses["cls"] + losses["proposal_cls"] + losses["gt_cls"] + losses["pair_cls"])
                  + c.object_cls * losses["object_cls"] + c.motion_cls * losses["motion_cls"] + c.ortho * losses["ortho"])
         losses["total_loss"] = total
         return losses

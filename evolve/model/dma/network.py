@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from evolve.model.dma.blocks import (FPN, CrossAttentionLayer, EventEncoder, FFNLayer, ResNetFull, SelfAttentionLayer, SmallTrunk,
                                      masked_average, sinusoid)
-from evolve.model.dma.config import DMAConfig
+from evolve.model.dma.config import PRESENCE, DMAConfig
 
 
 def _gn(c: int) -> nn.GroupNorm:
@@ -367,9 +367,12 @@ class DMA(nn.Module):
         proposal = self.proposal(feats.p32, feats.p16, feats.p8)  # (B*T, h8, w8)
         return feats, proposal.view(b, t, *proposal.shape[-2:]), tokens, maps[2]
 
-    def _pooled_motion(self, tokens: Tensor, m16: Tensor, weights: Tensor) -> Tensor:
-        """Motion tokens pooled with soft masks (B', T, h, w) when ``motion_pooling: masked``."""
-        if self.config.motion_pooling != "masked":
+    def _pooled_motion(self, tokens: Tensor, m16: Tensor, weights: Tensor, masked: Optional[bool] = None) -> Tensor:
+        """Motion tokens pooled with soft masks (B', T, h, w) when ``masked`` (default:
+        ``motion_pooling == "masked"``); otherwise the whole-frame tokens (B', T-1, C)."""
+        if masked is None:
+            masked = self.config.motion_pooling == "masked"
+        if not masked:
             return tokens
         w = 0.5 * (weights[:, 1:] + weights[:, :-1])
         w = F.interpolate(w, size=m16.shape[-2:], mode="area")
@@ -388,8 +391,25 @@ class DMA(nn.Module):
         logits = self.decoder(enhanced, pos, per_way(feats.p16), per_way(feats.p8), per_way(feats.p4))
         return logits.view(b, n, t, *logits.shape[-2:]), score.view(b, n)
 
+    def _way_prototypes(self, feats: FrameFeatures, tokens: Tensor, m16: Tensor, weights: Tensor, b: int, t: int,
+                        ways: int, masked_motion: Optional[bool] = None) -> tuple[Tensor, Tensor]:
+        """Query prototypes pooled per way with soft masks (the ground-truth branch and way-mask presence).
+
+        Args:
+            feats: the query features (p4: (B*T, C, h4, w4)). tokens: (B, T-1, C) motion tokens.
+            m16: (B, C, T-1, h, w) motion map. weights: float32 (B*N, T, H', W') in [0, 1], any size.
+            masked_motion: pool the motion map under ``weights`` too (default: ``motion_pooling``).
+
+        Returns:
+            (tokens (1+Q, B*N, C), pos (1+Q, B*N, C)) of the prototype Q-Former.
+        """
+        feats_n = feats.p4.view(b, 1, t, *feats.p4.shape[1:]).expand(-1, ways, -1, -1, -1, -1).flatten(0, 2)  # (B*N*T, C, h4, w4)
+        app = masked_average(feats_n, weights.flatten(0, 1)).view(b * ways, 1, t, -1)
+        motion = self._pooled_motion(tokens.repeat_interleave(ways, dim=0), m16.repeat_interleave(ways, dim=0), weights, masked_motion)
+        return self.prototypes(app, motion.view(b * ways, 1, t - 1, -1))
+
     def segment_query(self, rgb: Tensor, voxel: Optional[Tensor], support: Prototypes, ways: int,
-                      gt_masks: Optional[Tensor] = None) -> dict[str, Tensor]:
+                      gt_masks: Optional[Tensor] = None, presence: str = "proposal") -> dict[str, Tensor]:
         """Segment a query clip for every way.
 
         Args:
@@ -397,11 +417,25 @@ class DMA(nn.Module):
             support: the episodes' :class:`Prototypes` (B' = B * ways).
             ways: N.
             gt_masks: float32 (B, N, T, H, W) ground truth for the ground-truth branch, or None.
+            presence: ``proposal`` (the paper: the presence score compares the support with the
+                query prototypes pooled under the class-agnostic proposal, i.e. every moving
+                object at once) or ``way_masks`` (ours, inference only: a second pass pools the
+                query's appearance and motion map under each way's own predicted mask
+                ``sigmoid(mask_n)`` (a weighted sum over space, as the support's motion token) and scores that
+                prototype against way n's support, so a way painted on an object doing another
+                motion can be judged absent; the masks stay those of the first pass).
+                docs/fewshot.md, "Presence".
 
         Returns:
             ``mask_logits`` (B, N, T, H/4, W/4), ``cls_logits`` (B, N), ``proposal_logits``
-            (B, T, H/8, W/8); with ``gt_masks`` also ``gt_mask_logits`` and ``gt_cls_logits``.
+            (B, T, H/8, W/8); with ``gt_masks`` also ``gt_mask_logits`` and ``gt_cls_logits``;
+            with ``presence="way_masks"`` also ``proposal_cls_logits`` (B, N), the first pass's.
+
+        Raises:
+            ValueError: an unknown ``presence``.
         """
+        if presence not in PRESENCE:
+            raise ValueError(f"presence={presence!r}: use one of {list(PRESENCE)}")
         b, t = rgb.shape[:2]
         feats, proposal, tokens, m16 = self.query_features(rgb, voxel)
         soft = proposal.sigmoid()  # (B, T, h8, w8)
@@ -412,12 +446,13 @@ class DMA(nn.Module):
         q_pos = q_pos.repeat_interleave(ways, dim=1)
         mask_logits, cls_logits = self._decode(q_tokens, q_pos, support, feats, b, t, ways)
         out = {"mask_logits": mask_logits, "cls_logits": cls_logits, "proposal_logits": proposal}
+        if presence == "way_masks":
+            w = mask_logits.detach().sigmoid().flatten(0, 1)  # (B*N, T, h4, w4); the presence loss does not move the masks
+            r_tokens, _ = self._way_prototypes(feats, tokens, m16, w, b, t, ways, masked_motion=True)  # (1+Q, B*N, C)
+            out["proposal_cls_logits"] = cls_logits
+            out["cls_logits"] = self.enhancer.score(r_tokens, support.tokens).view(b, ways)
         if gt_masks is not None:
-            g = gt_masks.flatten(0, 1)  # (B*N, T, H, W)
-            feats_n = feats.p4.view(b, 1, t, *feats.p4.shape[1:]).expand(-1, ways, -1, -1, -1, -1).flatten(0, 2)
-            gt_app = masked_average(feats_n, g.flatten(0, 1)).view(b * ways, 1, t, -1)
-            gt_motion = self._pooled_motion(tokens.repeat_interleave(ways, dim=0), m16.repeat_interleave(ways, dim=0), g).view(b * ways, 1, t - 1, -1)
-            g_tokens, g_pos = self.prototypes(gt_app, gt_motion)
+            g_tokens, g_pos = self._way_prototypes(feats, tokens, m16, gt_masks.flatten(0, 1), b, t, ways)
             out["gt_mask_logits"], out["gt_cls_logits"] = self._decode(g_tokens, g_pos, support, feats, b, t, ways)
         return out
 
@@ -443,7 +478,7 @@ class DMA(nn.Module):
         events = self.events
         support = self.support_prototypes(s_rgb, batch["support_voxel"] if events else None, batch["support_masks"])
         out = self.segment_query(batch["query_rgb"], batch["query_voxel"] if events else None, support, n,
-                                 batch["query_masks"] if self.config.gt_branch else None)
+                                 batch["query_masks"] if self.config.gt_branch else None, presence=self.config.presence)
         if n >= 2:
             tok = support.tokens.view(support.tokens.shape[0], b, n, -1)
             rolled = tok.roll(-1, dims=2).flatten(1, 2)
