@@ -144,6 +144,7 @@ def main() -> None:
         "machine": machine_info(), "torch_threads": torch.get_num_threads(),
         "load_average_before": [round(x, 2) for x in load_before], "load_average_after": [round(x, 2) for x in load_after],
         "networks": nets.description, "data": f"{args.data} / {args.sequence}", "rows": rows,
+        "commit": _commit(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(args.out.with_suffix(".json"), "w") as f:
@@ -151,16 +152,27 @@ def main() -> None:
     write_markdown(out, args.out.with_suffix(".md"), args.repeats)
 
 
+def _commit() -> str:
+    """The checkout's commit (``git rev-parse --short HEAD``; "unknown" outside a git checkout)."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def write_markdown(out: dict, path: Path, repeats: int) -> None:
     """The result table (also ``--render``: from the JSON of an earlier run, no measurement)."""
     m = out["machine"]
     lines = [
         "# evolve-annotate latency (CPU)", "",
-        f"Command: `{out['command']}`  ",
+        f"Command: `{out['command']}`, commit `{out.get('commit', 'not recorded')}`  ",
         f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, torch {m['torch']}, Python {m['python']}; torch threads {out['torch_threads']}.  ",
-        f"**Load average** (1, 5, 15 min) before: {out['load_average_before']}, after: {out['load_average_after']}. The 2 cores are "
-        "shared with other jobs, so **wall times are inflated** by the load; the process's CPU time (one thread) is what the "
-        "same step costs on an idle core.  ",
+        f"**Load average** (1, 5, 15 min) before: {out['load_average_before']}, after: {out['load_average_after']}. "
+        + ("Nothing else ran: wall and CPU time agree.  " if out["load_average_before"][0] < 1.0 else
+           "The 2 cores are shared with other jobs, so **wall times are inflated** by the load; the process's CPU time (one "
+           "thread) is what the same step costs on an idle core.  "),
         f"Networks: {out['networks']}. Data: {out['data']} (854x480, 1 object).", "",
         "| working size | interaction network, one frame, 1 object: wall / CPU (ms, median) | propagation: frames/s wall / frames per CPU-second | "
         "propagated frames: wall / CPU (s) | reading the sequence: wall / CPU (s) | page pictures per frame, wall (ms: frame JPEG / events PNG / mask PNG) |",
