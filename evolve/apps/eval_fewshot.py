@@ -49,7 +49,7 @@ def eval_fewshot_program(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--background", type=float, default=0.5, help="background score of the merge")
     p.add_argument("--presence", default=None, choices=["proposal", "way_masks"],
                    help="presence score from the query pooled under the class-agnostic proposal (paper) or under each way's predicted mask "
-                        "(ours); default: the model config's presence (what the weights were trained with)")
+                        "(ours); default: `presence` of the model config (--model / --set presence=...)")
     p.add_argument("--propagate", action="store_true", help="seed EVOLVE's memory with the first chunk and propagate the rest")
     p.add_argument("--evolve-weights", default=None, help="EVOLVE weights for --propagate")
     p.add_argument("--evolve-model", default="small", help="EVOLVE model config of --evolve-weights")
