@@ -367,11 +367,9 @@ class DMA(nn.Module):
         proposal = self.proposal(feats.p32, feats.p16, feats.p8)  # (B*T, h8, w8)
         return feats, proposal.view(b, t, *proposal.shape[-2:]), tokens, maps[2]
 
-    def _pooled_motion(self, tokens: Tensor, m16: Tensor, weights: Tensor, masked: Optional[bool] = None) -> Tensor:
-        """Motion tokens pooled with soft masks (B', T, h, w) when ``masked`` (default:
-        ``motion_pooling == "masked"``); otherwise the whole-frame tokens (B', T-1, C)."""
-        if masked is None:
-            masked = self.config.motion_pooling == "masked"
+    def _pooled_motion(self, tokens: Tensor, m16: Tensor, weights: Tensor, masked: bool) -> Tensor:
+        """Motion tokens pooled with soft masks (B', T, h, w) when ``masked``; otherwise the
+        whole-frame tokens (B', T-1, C)."""
         if not masked:
             return tokens
         w = 0.5 * (weights[:, 1:] + weights[:, :-1])
@@ -392,13 +390,13 @@ class DMA(nn.Module):
         return logits.view(b, n, t, *logits.shape[-2:]), score.view(b, n)
 
     def _way_prototypes(self, feats: FrameFeatures, tokens: Tensor, m16: Tensor, weights: Tensor, b: int, t: int,
-                        ways: int, masked_motion: Optional[bool] = None) -> tuple[Tensor, Tensor]:
+                        ways: int, masked_motion: bool) -> tuple[Tensor, Tensor]:
         """Query prototypes pooled per way with soft masks (the ground-truth branch and way-mask presence).
 
         Args:
             feats: the query features (p4: (B*T, C, h4, w4)). tokens: (B, T-1, C) motion tokens.
             m16: (B, C, T-1, h, w) motion map. weights: float32 (B*N, T, H', W') in [0, 1], any size.
-            masked_motion: pool the motion map under ``weights`` too (default: ``motion_pooling``).
+            masked_motion: pool the motion map under ``weights`` too (else whole-frame tokens).
 
         Returns:
             (tokens (1+Q, B*N, C), pos (1+Q, B*N, C)) of the prototype Q-Former.
@@ -419,12 +417,13 @@ class DMA(nn.Module):
             gt_masks: float32 (B, N, T, H, W) ground truth for the ground-truth branch, or None.
             presence: ``proposal`` (the paper: the presence score compares the support with the
                 query prototypes pooled under the class-agnostic proposal, i.e. every moving
-                object at once) or ``way_masks`` (ours, inference only: a second pass pools the
+                object at once) or ``way_masks`` (ours: a second pass pools the
                 query's appearance and motion map under each way's own predicted mask
                 ``sigmoid(mask_n)`` (a weighted sum over space, as the support's motion token) and scores that
                 prototype against way n's support, so a way painted on an object doing another
-                motion can be judged absent; the masks stay those of the first pass).
-                docs/fewshot.md, "Presence".
+                motion can be judged absent; the masks stay those of the first pass and are
+                detached there, so in training (``DMAConfig.presence``) the presence loss does
+                not move them). docs/fewshot.md, "Presence".
 
         Returns:
             ``mask_logits`` (B, N, T, H/4, W/4), ``cls_logits`` (B, N), ``proposal_logits``
@@ -440,7 +439,8 @@ class DMA(nn.Module):
         feats, proposal, tokens, m16 = self.query_features(rgb, voxel)
         soft = proposal.sigmoid()  # (B, T, h8, w8)
         appearance = masked_average(feats.p4, soft.flatten(0, 1)).view(b, 1, t, -1)
-        motion = self._pooled_motion(tokens, m16, soft).view(b, 1, t - 1, -1)
+        masked = self.config.motion_pooling == "masked"
+        motion = self._pooled_motion(tokens, m16, soft, masked).view(b, 1, t - 1, -1)
         q_tokens, q_pos = self.prototypes(appearance, motion)  # (1+Q, B, C)
         q_tokens = q_tokens.repeat_interleave(ways, dim=1)  # (1+Q, B*N, C)
         q_pos = q_pos.repeat_interleave(ways, dim=1)
@@ -452,7 +452,7 @@ class DMA(nn.Module):
             out["proposal_cls_logits"] = cls_logits
             out["cls_logits"] = self.enhancer.score(r_tokens, support.tokens).view(b, ways)
         if gt_masks is not None:
-            g_tokens, g_pos = self._way_prototypes(feats, tokens, m16, gt_masks.flatten(0, 1), b, t, ways)
+            g_tokens, g_pos = self._way_prototypes(feats, tokens, m16, gt_masks.flatten(0, 1), b, t, ways, masked)
             out["gt_mask_logits"], out["gt_cls_logits"] = self._decode(g_tokens, g_pos, support, feats, b, t, ways)
         return out
 
